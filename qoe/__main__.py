@@ -1,0 +1,5 @@
+import sys
+
+from qoe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""``qoe bench``: run every registered benchmark and write BENCHMARKS.md.
+
+A benchmark module exposes ``run(settings) -> list[BenchRow]``. Each figure is printed beside
+a baseline measured in the same run on the same machine, so the ratio means something.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from qoe.settings import Settings
+
+# Modules exposing ``run(settings) -> list[BenchRow]``, in report order.
+BENCH_MODULES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    section: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_label: str = ""
+    target: str = ""
+    passed: bool | None = None
+    notes: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.value / self.baseline
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB RAM, {system}"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def render_markdown(rows: Sequence[BenchRow], machine: str, started: datetime, seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {started:%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
+        f"Machine: {machine}.",
+        "Every baseline was measured in the same run, on the same machine.",
+        "",
+    ]
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            lines += [
+                "",
+                f"## {section}",
+                "",
+                "| metric | value | baseline | ratio | target | met |",
+                "|---|---|---|---|---|---|",
+            ]
+        baseline = f"{_fmt(row.baseline)} ({row.baseline_label})" if row.baseline is not None else "–"
+        met = {True: "yes", False: "**no**", None: "–"}[row.passed]
+        ratio = _fmt(row.ratio) + "×" if row.ratio is not None else "–"
+        lines.append(f"| {row.metric} | {_fmt(row.value)} {row.unit} | {baseline} | {ratio} | {row.target} | {met} |")
+        if row.notes:
+            lines.append(f"| ↳ {row.notes} | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def run_all(settings: Settings, only: Sequence[str] = (), out: Path | None = None) -> list[BenchRow]:
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    rows: list[BenchRow] = []
+    for name in BENCH_MODULES:
+        if only and not any(key in name for key in only):
+            continue
+        runner: Callable[[Settings], list[BenchRow]] = importlib.import_module(name).run
+        rows.extend(runner(settings))
+    if out is not None:
+        out.write_text(render_markdown(rows, machine_description(), started, time.monotonic() - t0))
+    return rows

@@ -1,0 +1,53 @@
+"""What ingest writes to Kafka: the beacon as the player sent it, plus what only the server knows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.beacon import Beacon, EpochMs, Label
+
+
+class ServerContext(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    received_at: EpochMs
+    user_agent: Annotated[str, Field(max_length=1024)] = ""
+    browser: Label = ""
+    browser_version: Label = ""
+    os: Label = ""
+    os_version: Label = ""
+    device_type: Label = ""
+    device_model: Label = ""
+    country: Label = ""
+    region: Label = ""
+    asn: int | None = None
+
+
+class BeaconRecord(BaseModel):
+    """One Kafka record on the ``beacons`` topic, keyed by view id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    beacon: Beacon
+    server: ServerContext
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class DeadLetter(BaseModel):
+    """One record on the dead-letter topic: the input we refused and why."""
+
+    received_at: EpochMs
+    source: str = Field(description="Endpoint that refused the input.")
+    status: int
+    reason: str
+    errors: list[ErrorDetail] = Field(default_factory=list)
+    content_type: str = ""
+    user_agent: str = ""
+    body: str = Field(description="The body as received (decoded), truncated.")
+    body_truncated: bool = False

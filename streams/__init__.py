@@ -1,0 +1,1 @@
+"""Faust stream processing: the raw-event sink, the sessionizer and the QoE score."""
