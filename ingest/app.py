@@ -1,0 +1,88 @@
+"""The ingest application (and gateway): ``create_app`` wires what the entrypoint built."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from ingest import beacons
+from ingest.deps import MetricsDep, SinkDep
+from ingest.gateway import proxy_router
+from ingest.metrics import IngestMetrics
+from ingest.producer import RecordSink
+from qoe.http import OrjsonResponse
+from qoe.settings import Settings
+from schemas import Beacon
+
+
+def create_app(
+    settings: Settings,
+    sink: RecordSink,
+    *,
+    upstream: str | None = None,
+    routers: Sequence[APIRouter] = (),
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Ingest routes, plus ``routers`` served here, plus (last) a proxy of other /v1 paths to ``upstream``."""
+    proxy_client = httpx.AsyncClient(timeout=30.0) if upstream else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        sink.close()
+        if proxy_client is not None:
+            await proxy_client.aclose()
+
+    app = FastAPI(
+        title="QoE platform API",
+        version="1",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.sink = sink
+    app.state.metrics = IngestMetrics.create(registry)
+    app.include_router(beacons.router, tags=["ingest"])
+    app.include_router(_ops_router(), tags=["operations"])
+    for router in routers:
+        app.include_router(router)
+    if upstream and proxy_client is not None:
+        app.include_router(proxy_router(upstream, proxy_client))
+    _document_beacon_schema(app)
+    return app
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", summary="Ready only when Kafka is reachable")
+    async def healthz(sink: SinkDep) -> Response:
+        if sink.healthy():
+            return OrjsonResponse({"status": "ok", "kafka": "reachable"})
+        return OrjsonResponse({"status": "unavailable", "kafka": "unreachable"}, status_code=503)
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def metrics(metrics: MetricsDep) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _document_beacon_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        beacon_schema = Beacon.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(beacon_schema.pop("$defs", {}))
+        components["Beacon"] = beacon_schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

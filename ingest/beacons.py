@@ -1,0 +1,154 @@
+"""``POST /v1/beacons``: validate, enrich, and hand one record per beacon to Kafka.
+
+The answer is 202 only after Kafka acknowledged the record. Refused input is answered with the
+reason and kept on the dead-letter topic; it never touches the good data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ingest.body import BodyError, read_body
+from ingest.deps import MetricsDep, SettingsDep, SinkDep
+from ingest.errors import describe
+from ingest.producer import BrokerUnavailableError, RecordSink
+from ingest.useragent import parse_user_agent
+from qoe.http import OrjsonResponse
+from qoe.settings import Settings
+from schemas import Beacon, DeadLetter, ErrorDetail, ServerContext
+
+router = APIRouter()
+DEAD_LETTER_BODY_LIMIT = 16_384
+
+_GEO_COUNTRY_HEADERS = ("x-country", "cf-ipcountry", "cloudfront-viewer-country")
+
+
+def server_context(request: Request, received_at: int) -> ServerContext:
+    """What the server adds: its receive time, the parsed user agent, and geo from a trusted edge."""
+    ua = request.headers.get("user-agent", "")[:1024]
+    client = parse_user_agent(ua)
+    headers = request.headers
+    country = next((headers[h].upper() for h in _GEO_COUNTRY_HEADERS if h in headers), "")
+    asn = headers.get("x-asn", "")
+    return ServerContext(
+        received_at=received_at,
+        user_agent=ua,
+        browser=client.browser,
+        browser_version=client.browser_version,
+        os=client.os,
+        os_version=client.os_version,
+        device_type=client.device_type,
+        device_model=client.device_model,
+        country=country[:2] if len(country) >= 2 and country[:2].isalpha() else "",
+        region=headers.get("x-region", "")[:64],
+        asn=int(asn) if asn.isdigit() and int(asn) < 2**32 else None,
+    )
+
+
+def record_value(server: ServerContext, raw_beacon: bytes) -> bytes:
+    # The validated body is embedded as sent: re-serialising every beacon would cost more than validating it.
+    return b'{"server":' + server.model_dump_json().encode() + b',"beacon":' + raw_beacon + b"}"
+
+
+async def dead_letter(
+    sink: RecordSink,
+    settings: Settings,
+    request: Request,
+    status: int,
+    reason: str,
+    raw: bytes,
+    errors: Sequence[ErrorDetail] = (),
+) -> None:
+    letter = DeadLetter(
+        received_at=int(time.time() * 1000),
+        source=request.url.path,
+        status=status,
+        reason=reason,
+        errors=list(errors),
+        content_type=request.headers.get("content-type", "")[:128],
+        user_agent=request.headers.get("user-agent", "")[:512],
+        body=raw[:DEAD_LETTER_BODY_LIMIT].decode("utf-8", "replace"),
+        body_truncated=len(raw) > DEAD_LETTER_BODY_LIMIT,
+    )
+    # The client's answer does not wait on the dead-letter write succeeding: bad input stays bad.
+    with contextlib.suppress(BrokerUnavailableError):
+        await sink.send(settings.topic_dead_letter, None, letter.model_dump_json().encode())
+
+
+def unavailable(settings: Settings, reason: str) -> Response:
+    return OrjsonResponse(
+        {"detail": f"beacon not stored, retry later: {reason}"},
+        status_code=503,
+        headers={"Retry-After": str(settings.retry_after_s)},
+    )
+
+
+@router.post(
+    "/v1/beacons",
+    status_code=202,
+    responses={
+        202: {"description": "Stored: Kafka acknowledged the record."},
+        400: {"description": "Malformed body (bad JSON, bad gzip, empty)."},
+        413: {"description": "Body too large."},
+        415: {"description": "Unsupported content type or encoding."},
+        422: {"description": "Valid JSON that breaks the beacon schema; the reason names each field."},
+        503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Beacon"}}},
+        }
+    },
+)
+async def post_beacon(request: Request, settings: SettingsDep, sink: SinkDep, metrics: MetricsDep) -> Response:
+    started = time.perf_counter()
+    outcome, response = await _handle(request, settings, sink)
+    metrics.beacons.labels("beacons", outcome).inc()
+    metrics.latency.labels("beacons").observe(time.perf_counter() - started)
+    return response
+
+
+async def _handle(request: Request, settings: Settings, sink: RecordSink) -> tuple[str, Response]:
+    received_at = int(time.time() * 1000)
+    raw = b""
+    try:
+        raw = await read_body(request, settings.max_body_bytes)
+        beacon = Beacon.model_validate_json(raw)
+    except BodyError as exc:
+        await dead_letter(sink, settings, request, exc.status, exc.reason, exc.raw or raw)
+        return "refused", OrjsonResponse({"detail": exc.reason}, status_code=exc.status)
+    except ValidationError as exc:
+        return "refused", await _refuse_invalid(request, settings, sink, exc, raw)
+    try:
+        value = record_value(server_context(request, received_at), raw)
+        await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
+    except BrokerUnavailableError as exc:
+        return "unavailable", unavailable(settings, str(exc))
+    request.app.state.metrics.events.labels("beacons").inc(len(beacon.events))
+    return "accepted", OrjsonResponse({"accepted_events": len(beacon.events)}, status_code=202)
+
+
+async def _refuse_invalid(
+    request: Request, settings: Settings, sink: RecordSink, exc: ValidationError, raw: bytes
+) -> Response:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        reason = f"body is not valid JSON: {first['ctx'].get('error', first['msg'])}"
+        await dead_letter(sink, settings, request, 400, reason, raw)
+        return OrjsonResponse({"detail": reason}, status_code=400)
+    if first["type"] == "model_type":
+        reason = "body must be one beacon: a JSON object"
+        await dead_letter(sink, settings, request, 422, reason, raw)
+        return OrjsonResponse({"detail": reason}, status_code=422)
+    details = describe(exc)
+    reason = "; ".join(f"{d.field}: {d.message}" for d in details)
+    await dead_letter(sink, settings, request, 422, reason, raw, details)
+    content = {"detail": [d.model_dump() for d in details], "reason": reason}
+    return OrjsonResponse(content, status_code=422)

@@ -1,0 +1,131 @@
+"""Kafka producer for ingest: a record counts as accepted only once Kafka acknowledged it.
+
+kafka-python does the producing (acks=all, idempotent). Its futures complete on the producer's
+I/O thread; we hand them to the event loop so a request awaits its own acknowledgement without
+blocking others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any, Protocol
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from qoe.settings import Settings
+
+
+class BrokerUnavailableError(Exception):
+    """Kafka did not acknowledge in time, or is known to be unreachable."""
+
+
+class RecordSink(Protocol):
+    """Where ingest writes records: Kafka in production, a list in unit tests."""
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def _bootstrap_hosts(bootstrap: str) -> list[tuple[str, int]]:
+    hosts = []
+    for entry in bootstrap.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        hosts.append((host or "localhost", int(port or 9092)))
+    return hosts
+
+
+class KafkaRecordSink:
+    """kafka-python producer with a reachability probe that fails requests fast during outages."""
+
+    def __init__(self, settings: Settings, bootstrap: str, probe_interval_s: float = 1.0) -> None:
+        self._ack_timeout_s = settings.kafka_ack_timeout_s
+        request_timeout_ms = int(settings.kafka_ack_timeout_s * 1000)
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id="qoe-ingest",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.kafka_linger_ms,
+            max_block_ms=1000,
+            request_timeout_ms=request_timeout_ms,
+            # Expire undelivered records once the client was told 503, so a retry is the only copy we send.
+            delivery_timeout_ms=request_timeout_ms + settings.kafka_linger_ms + 10,
+            max_request_size=max(1_048_576, settings.max_body_bytes * 2),
+        )
+        self._hosts = _bootstrap_hosts(bootstrap)
+        self._probe_interval_s = probe_interval_s
+        self._reachable = True
+        self._probed_at = 0.0
+
+    def _probe(self) -> bool:
+        now = time.monotonic()
+        if now - self._probed_at >= self._probe_interval_s:
+            self._probed_at = now
+            self._reachable = any(_can_connect(host, port) for host, port in self._hosts)
+        return self._reachable
+
+    def healthy(self) -> bool:
+        return self._probe()
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if not self._probe():
+            raise BrokerUnavailableError("Kafka is unreachable")
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+        try:
+            future = self._producer.send(topic, key=key, value=value)
+        except KafkaError as exc:
+            self._reachable = False
+            raise BrokerUnavailableError(str(exc)) from exc
+        future.add_callback(lambda _meta: loop.call_soon_threadsafe(_resolve, acked, None))
+        future.add_errback(lambda exc: loop.call_soon_threadsafe(_resolve, acked, exc))
+        try:
+            await asyncio.wait_for(acked, self._ack_timeout_s + 1)
+        except (TimeoutError, KafkaError) as exc:
+            self._probed_at = 0.0
+            raise BrokerUnavailableError(f"Kafka did not acknowledge: {exc!r}") from exc
+
+    def close(self) -> None:
+        self._producer.close(timeout=2)
+
+
+def _resolve(future: asyncio.Future[None], exc: Any) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc if isinstance(exc, BaseException) else KafkaError(str(exc)))
+
+
+def _can_connect(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.3).close()
+        return True
+    except OSError:
+        return False
+
+
+class MemoryRecordSink:
+    """A fake sink for unit tests: keeps records, can be switched off to act as an outage."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes]] = []
+        self.available = True
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if not self.available:
+            raise BrokerUnavailableError("memory sink switched off")
+        self.records.append((topic, key, value))
+
+    def healthy(self) -> bool:
+        return self.available
+
+    def close(self) -> None:
+        self.available = False

@@ -1,0 +1,50 @@
+"""Topic layout and creation (kafka-python admin: producing and admin only, never consumer groups)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from qoe.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def platform_topics(settings: Settings) -> list[TopicSpec]:
+    retention_ms = str(settings.raw_retention_days * 86_400_000)
+    return [
+        TopicSpec(settings.topic_beacons, settings.topic_partitions, {"retention.ms": retention_ms}),
+        TopicSpec(settings.topic_dead_letter, 1, {"retention.ms": retention_ms}),
+    ]
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="qoe-admin", request_timeout_ms=10_000)
+    try:
+        existing = set(admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        for spec in missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+        return [spec.name for spec in missing]
+    finally:
+        admin.close()
+
+
+def cluster_id(bootstrap: str) -> str:
+    """The Kafka cluster id: names the log our stored offsets belong to."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="qoe-admin", request_timeout_ms=10_000)
+    try:
+        return str(admin.describe_cluster()["cluster_id"])
+    finally:
+        admin.close()
