@@ -1,0 +1,144 @@
+"""HTTP endpoints of content steering.
+
+``GET /v1/steering/hls`` and ``GET /v1/steering/dash`` answer players with a steering manifest;
+``GET /v1/steering/decision`` answers other delivery components with the group's decision as
+JSON. The service comes from a FastAPI dependency, by default ``request.app.state.steering``.
+
+The manifest endpoints are lenient (see :mod:`delivery.steering.manifest`): unreadable input
+makes the group coarser or is ignored, and only oversized requests get a 4xx. The decision
+endpoint is strict instead: its callers are our own services, and a typo there should surface.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the dependency, a local, at definition time.
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from delivery.steering.manifest import (
+    Protocol,
+    SteeringQuery,
+    SteeringQueryError,
+    check_query_size,
+    parse_asn,
+    parse_country,
+    parse_query,
+)
+from delivery.steering.policy import Decision
+from delivery.steering.scores import STREAM_TYPES, Group, device_class
+from delivery.steering.service import SteeringService
+
+log = logging.getLogger(__name__)
+NO_STORE = {"Cache-Control": "no-store"}  # per-client answers: never cached by a CDN
+
+
+def service_from_app_state(request: Request) -> SteeringService:
+    service: SteeringService = request.app.state.steering
+    return service
+
+
+def _json(document: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code=status_code, media_type="application/json", headers=NO_STORE)
+
+
+def _error(status_code: int, message: str) -> Response:
+    return _json({"error": message}, status_code)
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    group_decision = decision.group_decision
+    return {
+        "group": group_decision.group.key,
+        "priority": list(decision.priority),
+        "version": group_decision.version,
+        "changed": decision.changed,
+        "decided_at": group_decision.decided_at.isoformat(),
+        "reason": {"code": decision.reason.code.value, "text": decision.reason.text},
+        "figures": {
+            pathway: {
+                "cdn": figure.cdn,
+                "qoe": figure.lookup.score.qoe_score,
+                "adjusted": figure.adjusted,
+                "views": figure.lookup.score.views,
+                "rebuffering_ratio": figure.lookup.score.rebuffering_ratio,
+                "vst_p50_ms": figure.lookup.score.vst_p50_ms,
+                "failure_rate": figure.lookup.score.failure_rate,
+                "group": figure.lookup.score.group.key,
+                "backoff_level": figure.lookup.level,
+                "window_end": figure.lookup.score.window_end.isoformat(),
+            }
+            for pathway, figure in group_decision.figures.items()
+        },
+    }
+
+
+def _strict_group(country: str, asn: str, device: str, stream_type: str) -> Group:
+    """The decision endpoint's group; raises SteeringQueryError(400) on anything unreadable."""
+    parsed_country = parse_country(country) if country else ""
+    if parsed_country is None:
+        raise SteeringQueryError(400, f"country {country[:40]!r} is not an ISO alpha-2 code or region label")
+    parsed_asn = parse_asn(asn) if asn else None
+    if asn and parsed_asn is None:
+        raise SteeringQueryError(400, f"asn {asn[:40]!r} is not an AS number")
+    parsed_device = device_class(device) if device else ""
+    if device and not parsed_device:
+        raise SteeringQueryError(400, f"device {device[:40]!r} is not a known device class")
+    if stream_type and stream_type not in STREAM_TYPES:
+        raise SteeringQueryError(400, f"stream_type must be one of {sorted(STREAM_TYPES)}")
+    return Group(parsed_country, parsed_asn, parsed_device, stream_type)
+
+
+def steering_router(
+    get_service: Callable[..., SteeringService] = service_from_app_state,
+) -> APIRouter:
+    """The steering endpoints, bound to the service that ``get_service`` (a dependency) returns."""
+    router = APIRouter(prefix="/v1/steering", tags=["steering"])
+    service_dependency = Depends(get_service)
+
+    def manifest_response(request: Request, service: SteeringService, protocol: Protocol) -> Response:
+        if not service.config.enabled:
+            return _error(410, "content steering is switched off")
+        try:
+            query = parse_query(request.query_params.multi_items(), protocol, service.pathways, request.url.query)
+        except SteeringQueryError as exc:
+            return _error(exc.status_code, str(exc))
+        return _json(_manifest_or_default(service, query))
+
+    @router.get("/hls", summary="HLS content steering manifest")
+    async def hls_manifest(request: Request, service: Annotated[SteeringService, service_dependency]) -> Response:
+        return manifest_response(request, service, "hls")
+
+    @router.get("/dash", summary="DASH content steering manifest")
+    async def dash_manifest(request: Request, service: Annotated[SteeringService, service_dependency]) -> Response:
+        return manifest_response(request, service, "dash")
+
+    @router.get("/decision", summary="the group's current pathway priority, for delivery components")
+    async def decision(
+        request: Request,
+        service: Annotated[SteeringService, service_dependency],
+        country: str = "",
+        asn: str = "",
+        device: str = "",
+        stream_type: str = "",
+    ) -> Response:
+        try:
+            check_query_size(request.url.query, request.query_params.multi_items())
+            group = _strict_group(country, asn, device, stream_type)
+        except SteeringQueryError as exc:
+            return _error(exc.status_code, str(exc))
+        return _json(decision_json(service.steer(group, explore=False)))
+
+    return router
+
+
+def _manifest_or_default(service: SteeringService, query: SteeringQuery) -> dict[str, Any]:
+    try:
+        document, _ = service.manifest(query)
+    except Exception:
+        # A bug in deciding must not cost the viewer: the safe default order is always valid.
+        log.exception("steering decision failed for %s; answering the default order", query.group.key)
+        return service.default_manifest(query)
+    return document

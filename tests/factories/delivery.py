@@ -1,0 +1,73 @@
+"""Factories for delivery tests: CDN score records, boards, steering configs and services."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from delivery.steering.manifest import PathwayClone
+from delivery.steering.policy import PolicyConfig
+from delivery.steering.scores import GLOBAL, CdnScore, Group, ScoreBoard
+from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
+
+T0 = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
+NO_MOBILE_LIVE = Group("NO", 2119, "mobile", "live")
+PATHWAYS = ("cdn-a", "cdn-b", "cdn-c")
+
+
+def score(
+    cdn: str,
+    qoe: float,
+    *,
+    group: Group = NO_MOBILE_LIVE,
+    views: int = 500,
+    window_end: datetime = T0,
+    **overrides: Any,
+) -> CdnScore:
+    fields: dict[str, Any] = {
+        "rebuffering_ratio": max(0.0, (100 - qoe) / 1000),
+        "vst_p50_ms": 900.0,
+        "failure_rate": 0.002,
+        "avg_bitrate_kbps": 4200.0,
+        "window_s": 60,
+        **overrides,
+    }
+    return CdnScore(cdn=cdn, group=group, views=views, qoe_score=qoe, window_end=window_end, **fields)
+
+
+def board(*scores: CdnScore, min_views: int = 30, max_age_s: float = 180.0) -> ScoreBoard:
+    result = ScoreBoard(min_views=min_views, max_age_s=max_age_s)
+    result.put_all(scores)
+    return result
+
+
+def global_shares(views: dict[str, int], window_end: datetime = T0) -> list[CdnScore]:
+    """Global-level records whose views give each CDN the wanted share of traffic."""
+    return [score(cdn, 80.0, group=GLOBAL, views=count, window_end=window_end) for cdn, count in views.items()]
+
+
+def policy_config(pathways: Iterable[str] = PATHWAYS, **overrides: Any) -> PolicyConfig:
+    return PolicyConfig(pathways=tuple(pathways), **overrides)
+
+
+def steering_service(
+    *scores: CdnScore,
+    clones: tuple[PathwayClone, ...] = (),
+    seed: int = 7,
+    now: datetime = T0,
+    ttl_s: int = 20,
+    **policy_overrides: Any,
+) -> tuple[SteeringService, InMemoryDecisionLog]:
+    pathways = policy_overrides.pop("pathways", PATHWAYS + tuple(c.id for c in clones))
+    config = SteeringConfig(policy_config(pathways, **policy_overrides), ttl_s=ttl_s, clones=clones)
+    decisions = InMemoryDecisionLog()
+    service = SteeringService(
+        config, board(*scores), decision_log=decisions, rng=random.Random(seed), clock=lambda: now
+    )
+    return service, decisions
+
+
+def later(seconds: float, start: datetime = T0) -> datetime:
+    return start + timedelta(seconds=seconds)
