@@ -1,1 +1,1 @@
-"""dashboards."""
+"""Dash/plotly dashboards over the warehouse query layer."""

@@ -11,6 +11,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from qoe.errors import UsageError
 from qoe.settings import Settings
 
 # Modules exposing ``register(subparsers)``; order is the order of ``qoe --help``.
@@ -34,8 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    result: int | None = args.handler(args, settings)
+    try:
+        settings = Settings()
+        result: int | None = args.handler(args, settings)
+    except UsageError as exc:
+        print(f"qoe {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"qoe: invalid QOE_* setting: {exc}", file=sys.stderr)
+        return 2
     return result or 0
 
 

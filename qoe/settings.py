@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     clickhouse_url: str = Field(
         "", description="ClickHouse server URL, e.g. http://user:pass@host:8123/db. Empty: embedded chDB in data_dir."
     )
+    warehouse_database: str = Field("qoe", description="ClickHouse database of the platform's tables.")
     data_dir: Path = Field(Path(".qoe"), description="Embedded warehouse files, models and run state.")
     shared_data_dir: Path | None = Field(
         None, description="Research data (traces, manifests, Waterloo SQoE). Default: ../shared/data when it exists."

@@ -9,9 +9,6 @@ log for the old one (see streams.sink).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import signal
 import socket
 import subprocess
 import time
@@ -20,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 
-_PR_SET_PDEATHSIG = 1
+from qoe.process import die_with_parent
 
 
 def tansu_binary() -> Path:
@@ -49,13 +46,6 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def _die_with_parent() -> None:
-    # Linux: the broker gets SIGTERM when the process that started it dies, so no orphan survives a crash.
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class EmbeddedBroker:
     """A Tansu broker on a loopback port, owned by this process."""
 
@@ -75,7 +65,7 @@ class EmbeddedBroker:
         log = self._log_path.open("ab") if self._log_path else subprocess.DEVNULL
         command = [str(tansu_binary()), "broker", "--cluster-id", self.cluster_id]
         command += ["--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
-        self._process = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=_die_with_parent)
+        self._process = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=die_with_parent)
         try:
             wait_for_port(self.host, self.port, timeout_s)
         except TimeoutError:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from qoe.settings import Settings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,3 +25,28 @@ def shared_data() -> Path:
     if not found.is_dir():
         pytest.skip(f"research data not found at {found}: set QOE_SHARED_DATA_DIR (CI always has it)")
     return found.resolve()
+
+
+@pytest.fixture(scope="session")
+def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chDB serves one data directory per process, so every in-process warehouse test shares this one."""
+    return tmp_path_factory.mktemp("qoe-data")
+
+
+@pytest.fixture
+def settings(embedded_data_dir: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings on the shared embedded warehouse, with a database of this test's own."""
+    database = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60] + f"_{id(request) % 9973}"
+    return Settings(_env_file=None, data_dir=embedded_data_dir, warehouse_database=database)
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Client]:
+    """A migrated, empty warehouse database on the real embedded engine."""
+    from warehouse.client import connect
+    from warehouse.migrations import migrate
+
+    client = connect(settings)
+    migrate(client, settings)
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {settings.warehouse_database}")

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from qoe.settings import Settings
 
-_embedded: dict[Path, Client] = {}
+_embedded: dict[tuple[Path, str], Client] = {}
 _embedded_lock = threading.Lock()
 
 
@@ -24,13 +24,29 @@ def warehouse_dir(settings: Settings) -> Path:
     return settings.data_dir / "warehouse"
 
 
-def connect(settings: Settings, **kwargs: Any) -> Client:
-    """A client on the configured warehouse. Embedded clients are shared within the process."""
+def connect(settings: Settings, database: str | None = None, **kwargs: Any) -> Client:
+    """A client on the configured warehouse and database (created if missing).
+
+    Embedded clients are shared within the process: chDB serves one data directory per process.
+    """
+    database = database or settings.warehouse_database
     if settings.clickhouse_url:
-        return clickhouse_connect.get_client(dsn=settings.clickhouse_url, **kwargs)
+        admin = clickhouse_connect.get_client(dsn=settings.clickhouse_url, **kwargs)
+        admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        return clickhouse_connect.get_client(dsn=settings.clickhouse_url, database=database, **kwargs)
     path = warehouse_dir(settings).resolve()
     with _embedded_lock:
-        if path not in _embedded:
+        if (path, database) not in _embedded:
             path.mkdir(parents=True, exist_ok=True)
-            _embedded[path] = clickhouse_connect.get_client(interface="chdb", path=str(path), **kwargs)
-        return _embedded[path]
+            admin = clickhouse_connect.get_client(interface="chdb", path=str(path))
+            admin.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            _embedded[(path, database)] = clickhouse_connect.get_client(
+                interface="chdb", path=str(path), database=database, **kwargs
+            )
+        return _embedded[(path, database)]
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r} must be letters, digits and underscores")
+    return name

@@ -1,0 +1,1 @@
+"""One module per dashboard page: ``PATH``, ``TITLE``, ``layout()`` and ``register(app, data)``."""

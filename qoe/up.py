@@ -1,0 +1,185 @@
+"""``qoe up``: the whole platform on this machine, on embedded defaults.
+
+Process layout (chDB lets one process open the warehouse, so the worker process hosts every
+warehouse reader):
+
+    qoe up (this supervisor)
+    ├── tansu broker            embedded Kafka, unless QOE_KAFKA_BOOTSTRAP is set
+    ├── qoe worker              Faust agents + warehouse API (:8001) + dashboards (:8050)
+    ├── qoe ingest              gateway (:8000): /v1/beacons and every other /v1 API
+    └── qoe simulate            the simulated audience, unless --no-audience
+
+With a ClickHouse server URL the worker hosts nothing else, and ``qoe api`` and
+``qoe dashboards`` run as processes of their own. Children run in their own session so that
+Ctrl-C reaches the supervisor alone, which stops them in order: audience, ingest, worker, broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from rich.console import Console
+
+from qoe.process import die_with_parent
+from qoe.settings import Settings
+from streams.broker import EmbeddedBroker
+from streams.topics import ensure_topics, platform_topics
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Shutdown(Exception):  # noqa: N818 - a signal, not an error
+    """SIGTERM or Ctrl-C reached the supervisor."""
+
+
+def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def spawn(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> Child:
+    log_path = logs / f"{name}.log"
+    log = log_path.open("ab")
+    command = [sys.executable, "-m", "qoe", *args]
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+    )
+    return Child(name, process, log_path)
+
+
+def wait_ready(urls: Sequence[str], children: Sequence[Child], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = list(urls)
+    with httpx.Client(timeout=1.0) as client:
+        while pending:
+            for child in children:
+                if not child.alive():
+                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
+            for url in list(pending):
+                try:
+                    if client.get(url).status_code == 200:
+                        pending.remove(url)
+                except httpx.HTTPError:
+                    pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout_s:.0f} s: {', '.join(pending)}")
+            time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    audience: bool = True
+    viewers: int | None = None
+    incidents: tuple[str, ...] = ()
+    ready_timeout_s: float = 90.0
+
+
+def run_up(settings: Settings, options: UpOptions, console: Console | None = None) -> int:
+    console = console or Console(soft_wrap=True)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    previous = {s: signal.signal(s, _raise_shutdown) for s in (signal.SIGINT, signal.SIGTERM)}
+    broker = EmbeddedBroker(log_path=logs / "broker.log") if settings.embedded_broker else None
+    children: list[Child] = []
+    try:
+        bootstrap = broker.start() if broker else settings.kafka_bootstrap
+        ensure_topics(bootstrap, platform_topics(settings))
+        env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(settings.data_dir.resolve())}
+        children += _start_services(settings, env, logs)
+        wait_ready(_ready_urls(settings), children, options.ready_timeout_s)
+        if options.audience:
+            children.append(spawn("audience", _audience_args(settings, options), env, logs))
+        _print_urls(console, settings, bootstrap, broker is not None, logs)
+        return _supervise(console, children)
+    except Shutdown:
+        console.print("stopping …")
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]qoe up failed:[/red] {exc}")
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if broker is not None:
+            broker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_services(settings: Settings, env: dict[str, str], logs: Path) -> list[Child]:
+    if settings.embedded_warehouse:
+        services = [spawn("worker", ["worker", "--api", "--dashboards"], env, logs)]
+    else:
+        services = [
+            spawn("worker", ["worker"], env, logs),
+            spawn("api", ["api"], env, logs),
+            spawn("dashboards", ["dashboards"], env, logs),
+        ]
+    services.append(spawn("ingest", ["ingest"], env, logs))
+    return services
+
+
+def _ready_urls(settings: Settings) -> list[str]:
+    return [
+        f"http://{settings.host}:{settings.api_port}/healthz",
+        f"{settings.resolved_internal_api_url()}/healthz",
+        f"http://{settings.host}:{settings.dashboards_port}/",
+    ]
+
+
+def _audience_args(settings: Settings, options: UpOptions) -> list[str]:
+    viewers = options.viewers if options.viewers is not None else settings.audience_viewers
+    args = ["simulate", "--viewers", str(viewers), "--ingest-url", f"http://{settings.host}:{settings.api_port}"]
+    args += ["--seed", str(settings.seed), "--quiet"]
+    for incident in options.incidents:
+        args += ["--incident", incident]
+    return args
+
+
+def _print_urls(console: Console, settings: Settings, bootstrap: str, embedded: bool, logs: Path) -> None:
+    base = f"http://{settings.host}:{settings.api_port}"
+    console.print("[bold green]QoE platform is up[/bold green]")
+    console.print(f"  API gateway   {base}   (docs {base}/docs, beacons {base}/v1/beacons)")
+    console.print(f"  health        {base}/healthz   metrics {base}/metrics")
+    console.print(f"  dashboards    http://{settings.host}:{settings.dashboards_port}/")
+    console.print(f"  demo player   {base}/demo/")
+    console.print(f"  Kafka         {bootstrap}{' (embedded Tansu)' if embedded else ''}")
+    warehouse = settings.clickhouse_url or f"embedded chDB in {settings.data_dir / 'warehouse'}"
+    console.print(f"  warehouse     {warehouse}")
+    console.print(f"  logs          {logs}/")
+    console.print("Ctrl-C stops everything.")
+
+
+def _supervise(console: Console, children: list[Child]) -> int:
+    while True:
+        for child in children:
+            if not child.alive():
+                console.print(f"[red]{child.name} exited with {child.process.returncode}[/red]; see {child.log_path}")
+                return 1
+        time.sleep(0.5)

@@ -1,0 +1,146 @@
+"""The Faust application: built by the entrypoint from settings, never at import time.
+
+One Kafka record holds one beacon (a batch of events), so Faust's per-message cost is paid per
+beacon, not per event (REFERENCE §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from clickhouse_connect.driver.client import Client
+
+from qoe.settings import Settings
+from schemas import DeadLetter
+from streams.sink import RawEventSink, SourceRecord
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+
+
+@dataclass
+class StreamsContext:
+    """What the agents share: settings, the warehouse, and the Kafka source id of the beacon log."""
+
+    settings: Settings
+    warehouse: Callable[[], Client]
+    source: str
+
+
+def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust.App:
+    app = faust.App(
+        settings.faust_app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=False,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+    )
+    add_raw_sink(app, ctx)
+    return app
+
+
+class BatchFlusher:
+    """Buffers records until ``batch_rows`` events or ``max_age_s``, then writes and acks them.
+
+    Events are acked only after their rows are in the warehouse, so a crash replays them (and the
+    sink's offset ledger keeps the replay from writing twice).
+    """
+
+    def __init__(self, sink: RawEventSink, batch_rows: int, max_age_s: float, on_bad: Callable[..., Any]) -> None:
+        self.sink = sink
+        self.batch_rows = batch_rows
+        self.max_age_s = max_age_s
+        self.on_bad = on_bad
+        self.stream: Any = None
+        self._events: list[Any] = []
+        self._records: list[SourceRecord] = []
+        self._rows = 0
+        self._since = 0.0
+        self._lock = asyncio.Lock()
+
+    async def add(self, events: list[Any]) -> None:
+        async with self._lock:
+            if not self._events:
+                self._since = time.monotonic()
+            for event in events:
+                message = event.message
+                self._events.append(event)
+                self._records.append(SourceRecord(message.partition, message.offset, event.value))
+                self._rows += event.value.count(b'"seq":')
+            if self._rows >= self.batch_rows:
+                await self._flush()
+
+    async def flush_if_due(self) -> None:
+        async with self._lock:
+            if self._events and time.monotonic() - self._since >= self.max_age_s:
+                await self._flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._events:
+            return
+        records, events = self._records, self._events
+        self._records, self._events, self._rows = [], [], 0
+        bad_before = len(self.sink.bad_records)
+        await asyncio.to_thread(self.sink.write, records)
+        for record, reason in self.sink.bad_records[bad_before:]:
+            await self.on_bad(record, reason)
+        for event in events:
+            await self.stream.ack(event)
+
+
+def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
+    settings = ctx.settings
+    beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
+    dead_letters = app.topic(settings.topic_dead_letter, value_serializer="raw")
+    sink = RawEventSink(ctx.warehouse(), ctx.source)
+
+    async def to_dead_letter(record: SourceRecord, reason: str) -> None:
+        letter = DeadLetter(
+            received_at=int(time.time() * 1000),
+            source=f"sink:{settings.topic_beacons}/{record.partition}@{record.offset}",
+            status=0,
+            reason=reason,
+            body=record.value[:16384].decode("utf-8", "replace"),
+            body_truncated=len(record.value) > 16384,
+        )
+        await dead_letters.send(value=letter.model_dump_json().encode())
+
+    flusher = BatchFlusher(sink, settings.sink_batch_rows, settings.sink_max_age_s, to_dead_letter)
+
+    @app.agent(beacons, name="raw-sink")
+    async def raw_sink(stream: faust.StreamT[bytes]) -> None:
+        flusher.stream = stream
+        async for events in stream.noack_take(settings.sink_batch_rows, within=TICK_S):
+            await flusher.add(list(events))
+
+    @app.task
+    async def flush_old_rows() -> None:
+        # A loop rather than app.timer: a flush may outlast the tick, and that is fine, not a warning.
+        while True:
+            await asyncio.sleep(TICK_S)
+            if flusher.stream is not None:
+                await flusher.flush_if_due()
+
+    @app.on_partitions_revoked.connect
+    async def before_losing_partitions(_app: faust.App, revoked: Any, **_: Any) -> None:
+        if flusher.stream is not None:
+            await flusher.flush()
+        sink.forget_offsets()

@@ -1,0 +1,43 @@
+"""Running the Faust worker: migrations first, then the agents, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import faust
+
+from qoe.settings import Settings
+from streams.app import StreamsContext, create_app
+from streams.topics import cluster_id, ensure_topics, platform_topics
+from warehouse.client import connect
+from warehouse.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+def build_worker_app(settings: Settings, bootstrap: str) -> faust.App:
+    ensure_topics(bootstrap, platform_topics(settings))
+    client = connect(settings)
+    applied = migrate(client, settings)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    source = f"{cluster_id(bootstrap)}/{settings.topic_beacons}"
+    return create_app(settings, bootstrap, StreamsContext(settings, lambda: connect(settings), source))
+
+
+def run_worker(settings: Settings, bootstrap: str, on_started: Callable[[], None] | None = None) -> int:
+    """Blocks until the worker stops; returns its exit code."""
+    app = build_worker_app(settings, bootstrap)
+    if on_started is not None:
+
+        @app.task
+        async def announce() -> None:
+            on_started()
+
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,0 +1,30 @@
+"""Warehouse-side HTTP routes of the raw-event read model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query
+
+from qoe.http import OrjsonResponse, problem
+from warehouse import queries
+from warehouse.deps import WarehouseDep
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/v1/events/summary", summary="Rows stored, distinct events and views: the pipeline's pulse")
+def summary(
+    client: WarehouseDep, minutes: Annotated[int | None, Query(ge=1, le=60 * 24 * 366)] = None
+) -> OrjsonResponse:
+    return OrjsonResponse(queries.event_summary(client, minutes))
+
+
+@router.get("/v1/events", summary="One view's raw events, in sequence order")
+def events(client: WarehouseDep, view_id: Annotated[str, Query(min_length=1, max_length=64)]) -> OrjsonResponse:
+    frame = queries.view_events(client, view_id)
+    if frame.empty:
+        return problem(404, f"no events for view {view_id!r}")
+    frame["attrs"] = frame["attrs"].map(orjson.loads)
+    return OrjsonResponse({"view_id": view_id, "events": frame.to_dict(orient="records")})
