@@ -22,7 +22,7 @@ figures in the docs are figures of the code that runs in production.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal
 
@@ -104,7 +104,7 @@ class QoEParams:
         return {f.name: float(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, object]) -> QoEParams:
+    def from_dict(cls, values: Mapping[str, object]) -> QoEParams:
         """Build from a mapping with every field (e.g. the JSON ``qoe qoe-model fit --out`` writes)."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
