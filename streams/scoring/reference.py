@@ -22,7 +22,7 @@ def mux_reference_score(views: pd.DataFrame) -> FloatArray:
     c = validated_columns(views)
     success = np.where(c.fatal_before_start | c.fatal_after_start, 0.0, np.where(c.played, 100.0, 50.0))
     startup = 100.0 * 8.0 / (8.0 + np.nan_to_num(c.startup_s, nan=0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rebuffer_fraction = np.where(c.watch_s > 0, c.stall_s / c.watch_s, 0.0)
     smoothness = 0.5 * (100.0 / np.sqrt(1.0 + (c.stall_count / 2.0) ** 2) + 100.0 * np.exp(-10.0 * rebuffer_fraction))
     upscale = np.nan_to_num(c.upscale, nan=0.0)

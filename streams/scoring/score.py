@@ -5,7 +5,7 @@ The formula (docs/qoe-score.md explains every constant and how it was fitted)::
     total      = success × startup/100 × smoothness/100 × quality/100
     success    = 100 played · 50 exited before start · 0 fatal error (before or after start)
     startup    = 100 · T / (T + startup_s)
-    smoothness = 100 / (1 + (stalls + stall_s / D) / C + K · downswitches)
+    smoothness = 100 / (1 + (stalls + stall_s / D) / C + K · downswitches · min(1, W / watch_s))
     quality    = 100 · (vmaf / 100)^γ                                    with a per-rendition quality value
                = 100 · (bitrate / top_bitrate)^β · e^(−U·upscale) · e^(−F·(24/fps − 1)⁺)   without
 
@@ -44,10 +44,11 @@ class ViewQoE:
     Times are milliseconds. ``startup_ms`` is play intent → first frame (None when unknown or the
     view never started); ``watch_ms`` includes stalls and excludes pauses; stalls exclude startup
     buffering and seeks (REFERENCE §2). ``downswitches`` counts rendition changes to a lower
-    bitrate. ``avg_*`` are time-weighted over played time. ``top_bitrate_kbps`` is the highest
-    rendition of the ladder (CMCD ``tb``). ``upscale_pct`` is the time-weighted upscale on the
-    fitting axis, in percent (a 540p video in a 1080p player is 100). ``avg_quality`` is the
-    time-weighted per-rendition quality value (VMAF, 0–100) when the packager publishes one.
+    bitrate (``watch_ms`` spreads their cost over long views). ``avg_*`` are time-weighted over
+    played time. ``top_bitrate_kbps`` is the highest rendition of the ladder (CMCD ``tb``).
+    ``upscale_pct`` is the time-weighted upscale on the fitting axis, in percent (a 540p video in
+    a 1080p player is 100). ``avg_quality`` is the time-weighted per-rendition quality value
+    (VMAF, 0–100) when the packager publishes one.
     """
 
     played: bool
@@ -87,6 +88,7 @@ class QoEParams:
     upscale_weight: float  # U: cost per unit of spatial upscale (1.0 = 100 %)
     framerate_weight: float  # F: cost per unit of temporal upscale below full motion
     full_motion_fps: float = 24.0  # frame rates from here up carry no penalty (cinema rate)
+    downswitch_window_s: float = 8.0  # W: K is the cost per down-switch in a view this long or shorter
     exit_before_start_score: float = 50.0  # success score of an exit before start (Mux)
 
     def __post_init__(self) -> None:
@@ -96,7 +98,7 @@ class QoEParams:
                 raise ValueError(f"parameter {f.name} must be a finite number, got {value!r}")
             if value < 0:  # negative constants would break monotonicity
                 raise ValueError(f"parameter {f.name} must be ≥ 0, got {value}")
-        for name in ("startup_tolerance_s", "stall_tolerance", "stall_event_s"):
+        for name in ("startup_tolerance_s", "stall_tolerance", "stall_event_s", "downswitch_window_s"):
             if getattr(self, name) == 0:
                 raise ValueError(f"parameter {name} must be > 0")
 
@@ -299,11 +301,20 @@ def startup_score(startup_s: FloatArray, p: QoEParams) -> FloatArray:
 
 
 def smoothness_score(
-    stall_count: FloatArray, stall_s: FloatArray, downswitches: FloatArray, p: QoEParams
+    stall_count: FloatArray, stall_s: FloatArray, downswitches: FloatArray, watch_s: FloatArray, p: QoEParams
 ) -> FloatArray:
-    """100 / (1 + stall cost / C + K · downswitches); stall cost = stalls + stalled seconds / D."""
+    """100 / (1 + stall cost / C + K · down-switches per window W); stall cost = stalls + stalled seconds / D.
+
+    A stall interrupts the viewer whenever it happens, so its cost does not thin out over a long
+    view. The harm of a down-switch measured on short clips is mostly the lower quality of what
+    follows, which a long view already counts in its time-weighted quality; so beyond W seconds
+    of watch time down-switches count per W seconds instead of one by one.
+    """
     stall_cost = stall_count + stall_s / p.stall_event_s
-    return np.asarray(100.0 / (1.0 + stall_cost / p.stall_tolerance + p.downswitch_weight * downswitches))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        dilution = np.nan_to_num(np.minimum(1.0, p.downswitch_window_s / watch_s), nan=1.0)
+    switch_cost = p.downswitch_weight * downswitches * dilution
+    return np.asarray(100.0 / (1.0 + stall_cost / p.stall_tolerance + switch_cost))
 
 
 def quality_score_from_quality(avg_quality: FloatArray, p: QoEParams) -> FloatArray:
@@ -320,7 +331,7 @@ def quality_score_from_bitrate(
     """
     share = np.clip(avg_bitrate_kbps / top_bitrate_kbps, 0.0, 1.0)
     spatial = np.nan_to_num(upscale, nan=0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         temporal = np.nan_to_num(np.maximum(p.full_motion_fps / fps - 1.0, 0.0), nan=0.0)
     penalty = np.exp(-p.upscale_weight * spatial - p.framerate_weight * temporal)
     return np.asarray(100.0 * share**p.bitrate_exponent * penalty, dtype=np.float64)
@@ -332,7 +343,7 @@ def score_columns(c: ViewColumns, p: QoEParams, use_quality: bool) -> dict[str, 
     success = np.where(fatal, 0.0, np.where(c.played, 100.0, p.exit_before_start_score))
     not_started = ~c.played
     startup = np.where(not_started, np.nan, startup_score(c.startup_s, p))
-    smoothness = np.where(not_started, np.nan, smoothness_score(c.stall_count, c.stall_s, c.downswitches, p))
+    smoothness = np.where(not_started, np.nan, smoothness_score(c.stall_count, c.stall_s, c.downswitches, c.watch_s, p))
     from_quality = quality_score_from_quality(c.avg_quality, p)
     if not use_quality:
         from_quality = np.full_like(from_quality, np.nan)

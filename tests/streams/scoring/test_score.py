@@ -38,13 +38,21 @@ P = QoEParams(
 def test_sub_scores_by_hand() -> None:
     # startup 10/(10+2.5) = 0.8; stall cost 2 + 4/2 = 4 → 1/(1 + 4/5 + 0.5·1) = 1/2.3;
     # quality (80/100)² = 0.64.
-    score = score_view(view(startup_ms=2500, stall_count=2, stall_ms=4000, downswitches=1, avg_quality=80), P)
+    short = view(watch_ms=8000, startup_ms=2500, stall_count=2, stall_ms=4000, downswitches=1, avg_quality=80)
+    score = score_view(short, P)
     assert score.success == 100
     assert score.startup == pytest.approx(80.0)
     assert score.smoothness == pytest.approx(100 / 2.3)
     assert score.quality == pytest.approx(64.0)
     assert score.quality_basis == "quality"
     assert score.total == pytest.approx(100 * 0.8 / 2.3 * 0.64)
+
+
+def test_down_switches_count_per_window_in_long_views() -> None:
+    # W = 8 s: 3 down-switches in 60 s cost 0.5 · 3 · 8/60 = 0.2; in 8 s or less, 0.5 · 3.
+    assert score_view(view(watch_ms=60_000, downswitches=3), P).smoothness == pytest.approx(100 / 1.2)
+    assert score_view(view(watch_ms=5_000, downswitches=3), P).smoothness == pytest.approx(100 / 2.5)
+    assert score_view(view(watch_ms=0, downswitches=3), P).smoothness == pytest.approx(100 / 2.5)
 
 
 def test_quality_from_bitrate_by_hand() -> None:
