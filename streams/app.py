@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from qoe.settings import Settings
 from schemas import DeadLetter
-from streams.sink import RawEventSink, SourceRecord
+from streams.sink import RawEventSink, SourceRecord, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,18 @@ class BatchFlusher:
     """Buffers records until ``batch_rows`` events or ``max_age_s``, then writes and acks them.
 
     Events are acked only after their rows are in the warehouse, so a crash replays them (and the
-    sink's offset ledger keeps the replay from writing twice).
+    sink's offset ledger keeps the replay from writing twice). Up to ``max_in_flight`` inserts run
+    at once on worker threads, so the stream keeps consuming while ClickHouse writes.
     """
 
-    def __init__(self, sink: RawEventSink, batch_rows: int, max_age_s: float, on_bad: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        sink: RawEventSink,
+        batch_rows: int,
+        max_age_s: float,
+        on_bad: Callable[[SourceRecord, str], Awaitable[None]],
+        max_in_flight: int = 2,
+    ) -> None:
         self.sink = sink
         self.batch_rows = batch_rows
         self.max_age_s = max_age_s
@@ -70,40 +78,59 @@ class BatchFlusher:
         self._records: list[SourceRecord] = []
         self._rows = 0
         self._since = 0.0
-        self._lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def add(self, events: list[Any]) -> None:
-        async with self._lock:
-            if not self._events:
-                self._since = time.monotonic()
-            for event in events:
-                message = event.message
-                self._events.append(event)
-                self._records.append(SourceRecord(message.partition, message.offset, event.value))
-                self._rows += event.value.count(b'"seq":')
-            if self._rows >= self.batch_rows:
-                await self._flush()
+        if not self._events:
+            self._since = time.monotonic()
+        for event in events:
+            record = SourceRecord(event.message.partition, event.message.offset, event.value)
+            self._events.append(event)
+            self._records.append(record)
+            self._rows += record.events
+        if self._rows >= self.batch_rows:
+            await self._dispatch()
 
     async def flush_if_due(self) -> None:
-        async with self._lock:
-            if self._events and time.monotonic() - self._since >= self.max_age_s:
-                await self._flush()
+        if self._events and time.monotonic() - self._since >= self.max_age_s:
+            await self._dispatch()
 
     async def flush(self) -> None:
-        async with self._lock:
-            await self._flush()
+        """Write everything buffered and wait for every insert in flight."""
+        await self._dispatch()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight)
 
-    async def _flush(self) -> None:
+    async def _dispatch(self) -> None:
         if not self._events:
             return
         records, events = self._records, self._events
         self._records, self._events, self._rows = [], [], 0
-        bad_before = len(self.sink.bad_records)
-        await asyncio.to_thread(self.sink.write, records)
-        for record, reason in self.sink.bad_records[bad_before:]:
-            await self.on_bad(record, reason)
-        for event in events:
-            await self.stream.ack(event)
+        await self._slots.acquire()
+        task = asyncio.create_task(self._write(records, events))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _write(self, records: list[SourceRecord], events: list[Any]) -> None:
+        try:
+            result = await self._write_until_stored(records)
+            for record, reason in result.bad:
+                await self.on_bad(record, reason)
+            for event in events:
+                await self.stream.ack(event)
+        finally:
+            self._slots.release()
+
+    async def _write_until_stored(self, records: list[SourceRecord]) -> WriteResult:
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self.sink.write, records)
+            except Exception:
+                log.exception("warehouse insert failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
 
 def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
@@ -126,7 +153,7 @@ def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
     flusher = BatchFlusher(sink, settings.sink_batch_rows, settings.sink_max_age_s, to_dead_letter)
 
     @app.agent(beacons, name="raw-sink")
-    async def raw_sink(stream: faust.StreamT[bytes]) -> None:
+    async def raw_sink(stream: Any) -> None:
         flusher.stream = stream
         async for events in stream.noack_take(settings.sink_batch_rows, within=TICK_S):
             await flusher.add(list(events))

@@ -19,6 +19,7 @@ NOON = (int(time.time() * 1000) // DAY_MS) * DAY_MS - DAY_MS // 2
 
 def record(partition: int, offset: int, events: int, received_at: int = NOON, **context: Any) -> SourceRecord:
     server = {"received_at": received_at, "country": "", "device_type": "desktop", "browser": "Chrome", "os": "Linux"}
+    # Same shape as ingest.beacons.record_value: the server context first, then the beacon as sent.
     value = orjson.dumps({"server": server, "beacon": beacon(playing_view_events(events), **context)})
     return SourceRecord(partition, offset, value)
 
@@ -30,7 +31,7 @@ def count(client: Client) -> int:
 def test_every_event_becomes_one_row_with_its_dimensions(warehouse: Client) -> None:
     sink = RawEventSink(warehouse, "cluster/beacons")
     written = sink.write([record(0, 0, 5, cdn="cdn-b", country="SE"), record(1, 0, 3)])
-    assert written == 8 == count(warehouse)
+    assert written.events == 8 == count(warehouse)
     row = warehouse.query(
         "SELECT cdn, country, device_type, browser, type, JSONExtractFloat(attrs, 'bitrate_kbps') "
         "FROM beacon_events WHERE seq = 1 AND cdn = 'cdn-b'"
@@ -43,7 +44,8 @@ def test_replayed_records_are_not_written_again(warehouse: Client) -> None:
     RawEventSink(warehouse, "c/beacons").write(records[:7])
     # A restarted worker re-reads from its last committed offset, say 3, and knows nothing else.
     restarted = RawEventSink(warehouse, "c/beacons")
-    assert restarted.write(records[3:]) == 12
+    assert restarted.write(records[3:]).events == 12
+    assert restarted.replayed_skipped == 4
     assert count(warehouse) == 40
 
 
@@ -52,19 +54,22 @@ def test_a_crash_between_day_blocks_loses_nothing(warehouse: Client) -> None:
     early_offset_late_day = record(0, 10, 3, received_at=NOON)
     # The crashed worker stored only the first day's block, which holds the higher offset.
     RawEventSink(warehouse, "c/beacons").write([late_offset_early_day])
-    assert RawEventSink(warehouse, "c/beacons").write([early_offset_late_day, late_offset_early_day]) == 3
+    assert RawEventSink(warehouse, "c/beacons").write([early_offset_late_day, late_offset_early_day]).events == 3
     assert count(warehouse) == 5
 
 
 def test_another_log_with_the_same_offsets_is_new_data(warehouse: Client) -> None:
     RawEventSink(warehouse, "cluster-1/beacons").write([record(0, 0, 2)])
-    assert RawEventSink(warehouse, "cluster-2/beacons").write([record(0, 0, 2)]) == 2
+    assert RawEventSink(warehouse, "cluster-2/beacons").write([record(0, 0, 2)]).events == 2
 
 
-def test_bad_records_are_skipped_and_kept_for_the_dead_letter_topic(warehouse: Client) -> None:
-    sink = RawEventSink(warehouse, "c/beacons")
-    assert sink.write([SourceRecord(0, 0, b"not json"), record(0, 1, 2)]) == 2
-    assert [r.offset for r, _ in sink.bad_records] == [0]
+def test_bad_records_are_isolated_and_returned_for_the_dead_letter_topic(warehouse: Client) -> None:
+    unparsable = SourceRecord(0, 2, b'{"server":{"received_at":"soon"},"beacon":{}}')
+    records = [SourceRecord(0, 0, b"not json"), record(0, 1, 2), unparsable, record(0, 3, 4), record(0, 4, 1)]
+    result = RawEventSink(warehouse, "c/beacons").write(records)
+    assert result.events == 7 == count(warehouse)
+    assert sorted(r.offset for r, _ in result.bad) == [0, 2]
+    assert "Cannot parse" in dict((r.offset, why) for r, why in result.bad)[2]
 
 
 def test_split_by_day_and_token() -> None:
