@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qoe_sdk.beacon import SDK_NAME, SDK_VERSION, BatchConfig, BeaconJob, Event, view_header
-from qoe_sdk.identity import ViewerIdentity, new_id
+from qoe_sdk.identity import ID_PATTERN, ViewerIdentity, new_id
 from qoe_sdk.queue import EventQueue
 from qoe_sdk.sink import BeaconSink
 from schemas import Context
@@ -141,12 +141,19 @@ class Tracker:
         self._playhead = playhead
         self.view: View | None = None
 
-    def start_view(self, *, autoplay: bool = False, playhead_ms: int = 0, **context: Any) -> View:
-        """Play intent: a new view (ending the current one as a content change) and its first beacon."""
+    def start_view(
+        self, *, autoplay: bool = False, playhead_ms: int = 0, view_id: str | None = None, **context: Any
+    ) -> View:
+        """Play intent: a new view (ending the current one as a content change) and its first beacon.
+
+        ``view_id`` is minted per play attempt unless given; ``context`` adds or overrides
+        context fields for this view (title_id, title, cdn, stream_type...).
+        """
         if self.view is not None and not self.view.is_ended:
             self.view.end("content_change")
         reporter = self.reporter
-        view_id = self._id_factory()
+        if view_id is None or not ID_PATTERN.match(view_id):
+            view_id = self._id_factory()
         if not self.sampled:
             reporter.stats.views_unsampled += 1
             self.view = View(reporter, view_id, {}, recording=False, playhead=self._playhead)
