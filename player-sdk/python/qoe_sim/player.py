@@ -368,6 +368,7 @@ class Viewer:
         decision = self._ask(self.metrics.view_id, self.metrics.group, "failure", self.cdn)
         usable = [c for c in decision.priority if c in self.world.network.cdns and c not in self.penalized]
         if not usable:
+            self.metrics.fatal_error = "NETWORK_ERROR"
             self.view.error("NETWORK_ERROR", f"every pathway failed ({self.cdn} last)", fatal=True)
             self._finish("error", "error")
             return
