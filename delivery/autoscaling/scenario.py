@@ -193,6 +193,8 @@ def csv_scenario(
     series = pd.DataFrame({"c": concurrency.to_numpy(), "e": egress.to_numpy()}, index=minutes.dt.floor("min"))
     if series.isna().any().any() or (series < 0).any().any():
         raise ValueError(f"{path}: concurrency/egress_bps must be non-negative numbers on every row")
+    if series.empty:
+        raise ValueError(f"{path}: no rows" + (f" for region {region!r}" if region else ""))
     series = series.groupby(level=0).max().sort_index()
     grid = pd.date_range(series.index[0], series.index[-1], freq="min")
     series = series.reindex(grid).interpolate(limit_area="inside")

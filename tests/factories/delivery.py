@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from delivery.steering.manifest import PathwayClone
 from delivery.steering.policy import PolicyConfig
 from delivery.steering.scores import GLOBAL, CdnScore, Group, ScoreBoard
@@ -71,3 +74,55 @@ def steering_service(
 
 def later(seconds: float, start: datetime = T0) -> datetime:
     return start + timedelta(seconds=seconds)
+
+
+# --- autoscaling ------------------------------------------------------------------------------
+
+
+def daily_pattern(minutes: np.ndarray, low: float = 20_000.0, high: float = 100_000.0) -> np.ndarray:
+    """A smooth, exactly repeating diurnal curve (peak at 20:00 UTC)."""
+    phase = 2 * np.pi * (minutes % 1440 - 20 * 60) / 1440
+    return np.asarray(low + (high - low) * (1 + np.cos(phase)) / 2)
+
+
+def demand_frame(
+    end: datetime,
+    *,
+    days: float = 3.5,
+    regions: dict[str, float] | None = None,
+    bits_per_viewer: float = 4.5e6,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-minute demand per region up to (not including) ``end``, as a DemandSource returns it."""
+    regions = regions or {"eu": 1.0}
+    rng = np.random.default_rng(seed)
+    count = int(days * 1440)
+    start = end - timedelta(minutes=count)
+    minutes = pd.date_range(start, periods=count, freq="min")
+    minute_of_day = np.asarray(minutes.hour * 60 + minutes.minute)
+    frames = []
+    for region, scale in regions.items():
+        viewers = scale * daily_pattern(minute_of_day) * (1 + rng.normal(0, noise, count))
+        frames.append(
+            pd.DataFrame(
+                {"minute": minutes, "region": region, "concurrency": viewers, "egress_bps": viewers * bits_per_viewer}
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+class FakeDemandSource:
+    """Serves a fixed frame, filtered to the asked interval; counts calls; can be made to fail."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.calls = 0
+        self.fail_with: Exception | None = None
+
+    def __call__(self, since: datetime, until: datetime) -> pd.DataFrame:
+        self.calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        minutes = pd.to_datetime(self.frame["minute"], utc=True)
+        return self.frame[(minutes >= since) & (minutes < until)]
