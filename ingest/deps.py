@@ -11,17 +11,17 @@ from ingest.producer import RecordSink
 from qoe.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_sink(request: Request) -> RecordSink:
+async def get_sink(request: Request) -> RecordSink:
     sink: RecordSink = request.app.state.sink
     return sink
 
 
-def get_metrics(request: Request) -> IngestMetrics:
+async def get_metrics(request: Request) -> IngestMetrics:
     metrics: IngestMetrics = request.app.state.metrics
     return metrics
 

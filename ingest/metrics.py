@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 @dataclass(frozen=True)
 class IngestMetrics:
+    """Label children are looked up once: a labels() call per request shows up in the profile."""
+
     registry: CollectorRegistry
     beacons: Counter
     events: Counter
@@ -31,3 +34,15 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
+
+    @cache  # noqa: B019 - one metrics object per app, bounded label values
+    def outcome(self, endpoint: str, outcome: str) -> Counter:
+        return self.beacons.labels(endpoint, outcome)
+
+    @cache  # noqa: B019
+    def events_of(self, endpoint: str) -> Counter:
+        return self.events.labels(endpoint)
+
+    @cache  # noqa: B019
+    def latency_of(self, endpoint: str) -> Histogram:
+        return self.latency.labels(endpoint)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
+from collections import deque
 from typing import Any, Protocol
 
 from kafka import KafkaProducer
@@ -52,12 +54,15 @@ class KafkaRecordSink:
             acks="all",
             enable_idempotence=True,
             linger_ms=settings.kafka_linger_ms,
+            # Beacons are kilobytes: the 16 KiB default would cap a partition at a handful per round trip.
+            batch_size=settings.kafka_batch_bytes,
             max_block_ms=1000,
             request_timeout_ms=request_timeout_ms,
             # Expire undelivered records once the client was told 503, so a retry is the only copy we send.
             delivery_timeout_ms=request_timeout_ms + settings.kafka_linger_ms + 10,
             max_request_size=max(1_048_576, settings.max_body_bytes * 2),
         )
+        self._completions = Completions()
         self._hosts = _bootstrap_hosts(bootstrap)
         self._probe_interval_s = probe_interval_s
         self._reachable = True
@@ -83,16 +88,50 @@ class KafkaRecordSink:
         except KafkaError as exc:
             self._reachable = False
             raise BrokerUnavailableError(str(exc)) from exc
-        future.add_callback(lambda _meta: loop.call_soon_threadsafe(_resolve, acked, None))
-        future.add_errback(lambda exc: loop.call_soon_threadsafe(_resolve, acked, exc))
+        self._completions.watch(loop, future, acked)
+        # The producer fails the record after its delivery timeout; this guard only covers a stuck client.
+        guard = loop.call_later(self._ack_timeout_s + 1, _resolve, acked, TimeoutError("no acknowledgement"))
         try:
-            await asyncio.wait_for(acked, self._ack_timeout_s + 1)
+            await acked
         except (TimeoutError, KafkaError) as exc:
             self._probed_at = 0.0
             raise BrokerUnavailableError(f"Kafka did not acknowledge: {exc!r}") from exc
+        finally:
+            guard.cancel()
 
     def close(self) -> None:
         self._producer.close(timeout=2)
+
+
+class Completions:
+    """Hands acknowledgements from the producer's I/O thread to the event loop in bursts.
+
+    One ``call_soon_threadsafe`` (a pipe write that wakes the loop) per burst, not per record.
+    """
+
+    def __init__(self) -> None:
+        self._done: deque[tuple[asyncio.Future[None], Any]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def watch(self, loop: asyncio.AbstractEventLoop, future: Any, acked: asyncio.Future[None]) -> None:
+        future.add_callback(lambda _meta: self._complete(loop, acked, None))
+        future.add_errback(lambda exc: self._complete(loop, acked, exc))
+
+    def _complete(self, loop: asyncio.AbstractEventLoop, acked: asyncio.Future[None], exc: Any) -> None:
+        with self._lock:
+            self._done.append((acked, exc))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            done, self._done = self._done, deque()
+            self._scheduled = False
+        for acked, exc in done:
+            _resolve(acked, exc)
 
 
 def _resolve(future: asyncio.Future[None], exc: Any) -> None:

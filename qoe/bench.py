@@ -103,3 +103,62 @@ def run_all(settings: Settings, only: Sequence[str] = (), out: Path | None = Non
     if out is not None:
         out.write_text(render_markdown(rows, machine_description(), started, time.monotonic() - t0))
     return rows
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+_LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency_ms(text: str) -> float:
+    for unit, scale in _LATENCY_UNITS.items():
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * scale
+    raise ValueError(f"unreadable wrk latency {text!r}")
+
+
+def parse_wrk(output: str) -> LoadResult:
+    rps = p50 = p99 = None
+    non_2xx = 0
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif len(parts) == 2 and parts[0] == "50%":
+            p50 = _latency_ms(parts[1])
+        elif len(parts) == 2 and parts[0] == "99%":
+            p99 = _latency_ms(parts[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            non_2xx = int(parts[-1])
+    if rps is None or p50 is None or p99 is None:
+        raise ValueError(f"wrk printed no summary:\n{output}")
+    return LoadResult(rps, p50, p99, non_2xx)
+
+
+def post_load(url: str, body: bytes, seconds: int = 10, connections: int = 16) -> LoadResult:
+    """POST ``body`` to ``url`` with wrk (one thread) for ``seconds``; wrk is C, so the client stays cheap."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("the benchmark needs wrk: apt-get install wrk (make bench installs it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        payload = Path(tmp) / "body.json"
+        payload.write_bytes(body)
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'local f = io.open("{payload}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        )
+        command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, description="Partitions of the topics qoe creates.")
     kafka_ack_timeout_s: float = Field(5.0, description="How long ingest waits for Kafka's acknowledgement.")
     kafka_linger_ms: int = Field(2, description="Producer linger: small batches, low latency.")
+    kafka_batch_bytes: int = Field(1_048_576, description="Producer batch size per partition.")
     faust_app_id: str = Field("qoe-streams", description="Faust application id (consumer group prefix).")
     broker_session_timeout_s: float = Field(10.0, description="Consumer session timeout.")
     broker_heartbeat_interval_s: float = Field(2.0, description="Consumer heartbeat interval.")

@@ -10,12 +10,12 @@ from fastapi import Depends, Request
 from qoe.settings import Settings
 
 
-def get_warehouse(request: Request) -> Client:
+async def get_warehouse(request: Request) -> Client:
     client: Client = request.app.state.warehouse
     return client
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
