@@ -82,6 +82,9 @@ class RenditionChange(_EventBase):
     quality: Annotated[float, Field(ge=0, le=100)] | None = Field(
         default=None, description="Per-rendition quality (e.g. VMAF) where the packager publishes one."
     )
+    top_bitrate_kbps: Annotated[float, Field(gt=0, le=1_000_000)] | None = Field(
+        default=None, description="Highest bitrate of the ladder (CMCD tb): what the quality score compares with."
+    )
 
 
 class PlayerResize(_EventBase):

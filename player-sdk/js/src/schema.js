@@ -68,6 +68,7 @@ export const EVENT_FIELDS = Object.freeze({
     framerate: { kind: 'num', min: 0, max: 1000 },
     codec: label,
     quality: { kind: 'num', min: 0, max: 100 },
+    top_bitrate_kbps: { kind: 'num', min: 0, exclusiveMin: true, max: 1_000_000 },
   },
   player_resize: { width: { ...count, required: true }, height: { ...count, required: true } },
   error: {

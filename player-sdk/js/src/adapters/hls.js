@@ -143,7 +143,14 @@ export function attachHls(hls, video, tracker, options) {
       height: level?.height || undefined,
       framerate: level?.frameRate || undefined,
       codec: level?.videoCodec || level?.codecSet || undefined,
+      top_bitrate_kbps: topBitrateKbps(),
     };
+  }
+
+  /** The ladder's top bitrate (CMCD `tb`), which the QoE score measures quality against. */
+  function topBitrateKbps() {
+    const top = Math.max(0, ...(hls.levels ?? []).map((l) => Number(l?.bitrate) || 0));
+    return top > 0 ? top / 1000 : undefined;
   }
 
   /** @param {number} index */
