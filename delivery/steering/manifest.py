@@ -48,7 +48,9 @@ MAX_TTL_S: Final = 86_400
 # Our own query parameters, set on the SERVER-URI by whoever writes the multivariant playlist
 # (it knows the viewer's geo and device) and carried forward in every RELOAD-URI.
 COUNTRY, ASN, DEVICE, STREAM_TYPE = "country", "asn", "device", "stream_type"
-STATE_VERSION, STATE_PRIORITY = "qoe_v", "qoe_p"  # the group decision version / order last sent
+# What the client was told last: the group's decision version, the order, and whether that order
+# was personal to this client (exploring or capped) rather than the group's.
+STATE_VERSION, STATE_PRIORITY, STATE_PERSONAL = "qoe_v", "qoe_p", "qoe_x"
 PLAYER_PARAMS: Final[Mapping[Protocol, tuple[str, str]]] = {
     "hls": ("_HLS_pathway", "_HLS_throughput"),
     "dash": ("_DASH_pathway", "_DASH_throughput"),
@@ -68,10 +70,16 @@ class SteeringQueryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReloadState:
-    """What the RELOAD-URI carries besides the group: what this client was told last time."""
+    """What the RELOAD-URI carries besides the group: what this client was told last time.
+
+    A steering replica that has no state for the group (it just started, or another replica
+    served the group so far) continues from the group order clients report, so restarts and load
+    balancing do not reset the hysteresis.
+    """
 
     version: int = 0
     priority: tuple[str, ...] = ()
+    personal: bool = False  # the order was this client's own (exploring or capped), not the group's
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +203,13 @@ def _state(values: Mapping[str, str], known: frozenset[str], ignored: list[str])
         else:
             ignored.append(f"{STATE_VERSION}: not a decision version")
     priority = parse_pathway_list(raw_priority)
-    if any(p not in known for p in priority):
-        ignored.append(f"{STATE_PRIORITY}: names unknown pathways")
+    if any(p not in known for p in priority) or len(set(priority)) != len(priority):
+        ignored.append(f"{STATE_PRIORITY}: names unknown or repeated pathways")
         priority = ()
-    return ReloadState(version, priority)
+    raw_personal = values.get(STATE_PERSONAL, "")
+    if raw_personal not in ("", "0", "1"):
+        ignored.append(f"{STATE_PERSONAL}: not 0 or 1")
+    return ReloadState(version, priority, personal=raw_personal == "1")
 
 
 def parse_query(
@@ -245,6 +256,7 @@ def reload_uri(protocol: Protocol, group: Group, state: ReloadState) -> str:
         STREAM_TYPE: group.stream_type,
         STATE_VERSION: str(state.version),
         STATE_PRIORITY: ",".join(state.priority),
+        STATE_PERSONAL: "1" if state.personal else "",
     }
     return f"{protocol}?{urlencode({k: v for k, v in params.items() if v}, safe=',')}"
 

@@ -129,6 +129,8 @@ class SteeringStats:
     priority_changes: int = 0
     explored: int = 0
     capped: int = 0
+    client_switches: int = 0  # clients told to change their first pathway
+    resumed_groups: int = 0  # group states continued from a client's RELOAD-URI state
     decision_log_failures: int = 0
 
 
@@ -164,24 +166,34 @@ class SteeringService:
     def group_state(self, group: Group) -> GroupState:
         return self._states.get(group, GroupState())
 
-    def steer(self, group: Group, *, explore: bool = True, now: datetime | None = None) -> Decision:
-        """Decide for one client of ``group`` (``explore=False``: the group's own order)."""
+    def steer(
+        self,
+        group: Group,
+        *,
+        explore: bool = True,
+        now: datetime | None = None,
+        reported: ReloadState | None = None,
+    ) -> Decision:
+        """Decide for one client of ``group`` (``explore=False``: the group's own order).
+
+        ``reported``: what the client says it was told last (from the RELOAD-URI).
+        """
         now = now or self.clock()
         with self._lock:
             self._caps = update_caps(self.config.policy, self._caps, self.board, now)
             spill = {cdn: cap.spill for cdn, cap in self._caps.items()}
-            decision, state = self.policy.decide(
-                group, self.group_state(group), self.board, now, self.rng, spill=spill, explore=explore
-            )
+            state = self._state_for(group, reported)
+            decision, state = self.policy.decide(group, state, self.board, now, self.rng, spill=spill, explore=explore)
             self._remember(group, state)
-            self._count(decision)
+            self._count(decision, reported)
         if decision.changed:
             self._log_change(decision)
         return decision
 
     def manifest(self, query: SteeringQuery, *, now: datetime | None = None) -> tuple[dict[str, Any], Decision]:
-        decision = self.steer(query.group, now=now)
-        state = ReloadState(decision.group_decision.version, decision.priority)
+        decision = self.steer(query.group, now=now, reported=query.state)
+        personal = decision.exploring or decision.capped
+        state = ReloadState(decision.group_decision.version, decision.priority, personal=personal)
         document = build_manifest(
             decision.priority,
             ttl_s=self.config.ttl_s,
@@ -199,14 +211,25 @@ class SteeringService:
             clones=self.config.clones,
         )
 
+    def _state_for(self, group: Group, reported: ReloadState | None) -> GroupState:
+        known = self._states.get(group)
+        if known is not None:
+            return known
+        if reported is None or reported.personal or set(reported.priority) != set(self.pathways):
+            return GroupState()
+        self.stats.resumed_groups += 1
+        return GroupState(priority=reported.priority, version=reported.version)
+
     def _remember(self, group: Group, state: GroupState) -> None:
         self._states[group] = state
         self._states.move_to_end(group)
         while len(self._states) > self.config.max_groups:
             self._states.popitem(last=False)
 
-    def _count(self, decision: Decision) -> None:
+    def _count(self, decision: Decision, reported: ReloadState | None) -> None:
         self.stats.requests += 1
+        if reported is not None and reported.priority:
+            self.stats.client_switches += reported.priority[0] != decision.priority[0]
         self.stats.priority_changes += decision.changed
         self.stats.explored += decision.exploring
         self.stats.capped += decision.capped

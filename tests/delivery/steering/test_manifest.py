@@ -73,6 +73,15 @@ def test_reload_uri_round_trips_group_and_state() -> None:
     assert query.ignored == ()
 
 
+def test_personal_orders_are_marked_in_the_state() -> None:
+    state = ReloadState(version=2, priority=("cdn-c", "cdn-a", "cdn-b"), personal=True)
+    uri = reload_uri("hls", Group("SE"), state)
+    assert "qoe_x=1" in uri
+    assert parse_query(parse_qsl(urlsplit(uri).query), "hls", KNOWN).state == state
+    odd = parse_query([("qoe_x", "yes"), ("qoe_p", "cdn-a,cdn-a")], "hls", KNOWN)
+    assert odd.state == ReloadState() and len(odd.ignored) == 2
+
+
 def test_reload_uri_of_the_global_group_carries_only_state() -> None:
     uri = reload_uri("dash", GLOBAL, ReloadState(1, ("cdn-a",)))
     assert uri == "dash?qoe_v=1&qoe_p=cdn-a"

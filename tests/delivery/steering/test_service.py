@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from delivery.steering.manifest import PathwayClone, SteeringQuery
-from delivery.steering.policy import PolicyConfig
+from delivery.steering.manifest import PathwayClone, ReloadState, SteeringQuery
+from delivery.steering.policy import PolicyConfig, ReasonCode
 from delivery.steering.scores import GLOBAL, Group, ScoreBoard
 from delivery.steering.service import DecisionRecord, SteeringConfig, SteeringService
 from tests.factories.delivery import NO_MOBILE_LIVE, PATHWAYS, T0, global_shares, later, score, steering_service
@@ -96,6 +96,25 @@ def test_manifest_carries_state_and_clones() -> None:
     assert document["PATHWAY-PRIORITY"] == list(decision.priority) == ["cdn-c", "cdn-a", "cdn-b", "cdn-a-2"]
     assert document["RELOAD-URI"] == "dash?qoe_v=1&qoe_p=cdn-c,cdn-a,cdn-b,cdn-a-2"
     assert document["PATHWAY-CLONES"][0]["ID"] == "cdn-a-2"
+
+
+def test_a_fresh_replica_continues_from_the_order_clients_report() -> None:
+    figures = (score("cdn-a", 80), score("cdn-b", 86), score("cdn-c", 70))
+    reported = ReloadState(version=4, priority=("cdn-a", "cdn-b", "cdn-c"))
+    resumed, decisions = steering_service(*figures, explore_rate=0.0)
+    query = SteeringQuery("hls", NO_MOBILE_LIVE, current_pathway="cdn-a", state=reported)
+    _, decision = resumed.manifest(query)
+    # cdn-b leads by 6: a challenger that must hold its lead, not a fresh "initial" switch.
+    assert decision.priority[0] == "cdn-a"
+    assert decision.reason.code is ReasonCode.CHALLENGER_PENDING
+    assert decision.group_decision.version == 4 and not decision.changed and decisions.records == []
+    assert resumed.stats.resumed_groups == 1 and resumed.stats.client_switches == 0
+
+    fresh, _ = steering_service(*figures, explore_rate=0.0)
+    personal = SteeringQuery("hls", NO_MOBILE_LIVE, state=ReloadState(4, reported.priority, personal=True))
+    _, decision = fresh.manifest(personal)  # an exploring client's order is not the group's
+    assert decision.priority[0] == "cdn-b" and decision.reason.code is ReasonCode.INITIAL
+    assert fresh.stats.resumed_groups == 0 and fresh.stats.client_switches == 1
 
 
 def test_config_validation() -> None:
