@@ -50,6 +50,12 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from delivery.autoscaling.evaluate import evaluate
     from delivery.autoscaling.scenario import csv_scenario, synthetic_scenario
 
+    if args.csv is None and (args.event_start or args.event_peak is not None or args.region):
+        print("qoe autoscaling evaluate: --event-start, --event-peak and --region need --csv", file=sys.stderr)
+        return 2
+    if args.event_peak is not None and args.event_start is None:
+        print("qoe autoscaling evaluate: --event-peak needs --event-start", file=sys.stderr)
+        return 2
     try:
         if args.csv is not None:
             scenario = csv_scenario(

@@ -207,9 +207,10 @@ class AutoscalingSignals:
         since = now - timedelta(minutes=self.config.history_minutes)
         try:
             frame = check_demand_frame(self.source(since, now))
+            # A schedule that cannot be read is no reason to guess: an event may be missed.
+            events = list(self.schedule(now)) if self.schedule is not None else []
         except Exception as exc:  # whatever the source raises (network, driver, bad data)
             raise DemandUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-        events = list(self.schedule(now)) if self.schedule is not None else []
         regions = {}
         for region, rows in frame.groupby("region", sort=True):
             signal = self._region(str(region), rows, now, events)

@@ -255,8 +255,7 @@ def _choose_first(
         return incumbent, Reason(ReasonCode.WITHIN_MARGIN, text), state.without_challenger()
 
     state = _track_challenger(state, best, figures[best].lookup.score.window_end, now)
-    assert state.challenger_since is not None
-    held_s = (now - state.challenger_since).total_seconds()
+    held_s = (now - (state.challenger_since or now)).total_seconds()
     if held_s >= config.switch_hold_s and state.challenger_windows >= config.switch_windows:
         windows = state.challenger_windows
         text = f"{versus}: led by ≥ {config.switch_margin:.1f} for {held_s:.0f} s over {windows} windows"

@@ -145,3 +145,12 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path, capsys: pytes
     path.write_text("minute,concurrency\n")
     assert main(["autoscaling", "evaluate", "--csv", str(path)]) == 2
     assert "qoe autoscaling evaluate:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--event-peak", "1000"], ["--region", "eu"], ["--event-start", "2026-09-15T19:00:00"]],
+)
+def test_cli_refuses_csv_options_without_a_csv(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["autoscaling", "evaluate", *argv]) == 2
+    assert "need --csv" in capsys.readouterr().err

@@ -131,6 +131,15 @@ def test_source_failures_and_bad_frames_raise_demand_unavailable() -> None:
         signals.document(NOW)
 
 
+def test_an_unreadable_schedule_makes_the_signal_unavailable() -> None:
+    def broken(now: datetime) -> list[ScheduledEvent]:
+        raise OSError("events file missing")
+
+    signals, _, _ = signals_for(demand_frame(NOW.replace(second=0)), schedule=broken)
+    with pytest.raises(DemandUnavailableError, match="events file missing"):
+        signals.document(NOW)
+
+
 def test_check_demand_frame_refuses_negative_or_non_numeric_values() -> None:
     frame = demand_frame(NOW.replace(second=0), days=0.01)
     frame.loc[0, "concurrency"] = -5
