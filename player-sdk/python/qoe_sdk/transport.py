@@ -224,7 +224,8 @@ class AsyncSender:
         self._rng = rng or random.Random()
         self._headers = {"content-type": "application/json", **(headers or {})}
         self._backlog: deque[BeaconJob] = deque()
-        self._wakeup = asyncio.Event()
+        # One release per queued beacon wakes exactly one worker (an Event would wake them all).
+        self._ready = asyncio.Semaphore(0)
         self._idle_event = asyncio.Event()
         self._idle_event.set()
         self._workers: list[asyncio.Task[None]] = []
@@ -245,11 +246,13 @@ class AsyncSender:
             self._drop(job)
             return
         self.stats.beacons_submitted += 1
+        self._idle_event.clear()
         if len(self._backlog) >= self._max_backlog:
             self._drop(self._backlog.popleft())  # the oldest is the least useful to a live dashboard
+            self._backlog.append(job)  # same length: no new release
+            return
         self._backlog.append(job)
-        self._idle_event.clear()
-        self._wakeup.set()
+        self._ready.release()
 
     @property
     def backlog(self) -> int:
@@ -297,9 +300,9 @@ class AsyncSender:
     # --- delivery -----------------------------------------------------------------------
     async def _work(self) -> None:
         while True:
-            while not self._backlog:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            await self._ready.acquire()
+            if not self._backlog:
+                continue  # the backlog was cleared (410) after this beacon was counted
             job = self._backlog.popleft()
             self._in_flight += 1
             try:
@@ -392,7 +395,8 @@ class AsyncSender:
         self._backlog.appendleft(second)
         self._backlog.appendleft(first)
         self._idle_event.clear()
-        self._wakeup.set()
+        self._ready.release()
+        self._ready.release()
 
     def _encode(self, job: BeaconJob) -> tuple[bytes, dict[str, str]]:
         body = job.body(self._clock())

@@ -564,7 +564,8 @@ class Viewer:
             self._finish("abandon_stall", "user_exit")
 
     def _media_error(self, epoch: int) -> None:
-        if epoch != self._epoch or self.state is State.IDLE:
+        # A decoder fails on frames it decodes: only once the view has started.
+        if epoch != self._epoch or self.state in (State.IDLE, State.STARTING):
             return
         assert self.view is not None and self.metrics is not None
         self.metrics.fatal_error = "MEDIA_ERR_DECODE"

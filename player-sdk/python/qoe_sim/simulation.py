@@ -30,7 +30,7 @@ from qoe_sdk import BeaconSink, MemorySink, Reporter, ReporterStats, ViewerIdent
 
 from qoe_sim.audience import Catalog, ViewerProfile, default_catalog, draw_profile
 from qoe_sim.chooser import CdnChooser, StaticChooser
-from qoe_sim.engine import LagMeter, Scheduler, run_realtime
+from qoe_sim.engine import LagMeter, Scheduler, long_lived_heap, run_realtime
 from qoe_sim.manifest import Manifest, load_manifest
 from qoe_sim.metrics import ViewMetrics
 from qoe_sim.network import DEFAULT_CDNS, PEERING_SPREAD, CdnProfile, Incident, Network
@@ -135,6 +135,7 @@ class Snapshot:
     states: dict[str, int]
     views_done: int
     sdk: ReporterStats
+    lag_p99_ms: float | None  # real time only: how late callbacks ran
 
 
 class Simulation:
@@ -168,6 +169,7 @@ class Simulation:
         self.chooser: CdnChooser = chooser or StaticChooser.uniform(config.cdns)
         self.views: deque[ViewMetrics] = deque(maxlen=config.keep_views)
         self.views_done = 0
+        self.lag: LagMeter | None = None
         self._stopping = False
         self._world = World(
             scheduler=self.scheduler,
@@ -232,7 +234,8 @@ class Simulation:
         states = dict.fromkeys((s.value for s in State), 0)
         for viewer in self.viewers:
             states[viewer.state.value] += 1
-        return Snapshot(self.scheduler.now, self.config.duration_ms, states, self.views_done, self.reporter.stats)
+        lag = self.lag.quantile_ms(0.99) if self.lag is not None else None
+        return Snapshot(self.scheduler.now, self.config.duration_ms, states, self.views_done, self.reporter.stats, lag)
 
     def stop(self) -> None:
         """End every view in progress (as an unload) and flush what the SDK still holds."""
@@ -260,12 +263,13 @@ class Simulation:
     ) -> SimResult:
         """Pace the audience to the wall clock until the duration elapses or ``stop`` is set."""
         self._origin_ms = system_clock_ms() - int(self.scheduler.now)
-        lag = LagMeter()
+        lag = self.lag = LagMeter()
         started = time.perf_counter()
         reporter_task = asyncio.create_task(self._report(progress, progress_every_s)) if progress else None
         try:
             end = self.config.duration_ms if self.config.duration_ms is not None else math.inf
-            await run_realtime(self.scheduler, end, stop=stop, lag=lag)
+            with long_lived_heap():
+                await run_realtime(self.scheduler, end, stop=stop, lag=lag)
         finally:
             if reporter_task is not None:
                 reporter_task.cancel()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gzip
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,6 +36,7 @@ class SinkStats:
     events: int = 0
     bytes: int = 0
     refused: int = 0
+    cpu_s: float = 0.0  # this process's CPU time when the stats were read
 
 
 def make_app(stats: SinkStats, *, validate: bool = False) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -47,6 +49,7 @@ def make_app(stats: SinkStats, *, validate: bool = False) -> Callable[[Scope, Re
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/stats":
+            stats.cpu_s = time.process_time()
             await _answer(send, 200, orjson.dumps(asdict(stats)))
             return
         if scope["method"] != "POST" or scope["path"] != "/v1/beacons":
