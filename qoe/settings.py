@@ -49,10 +49,17 @@ class Settings(BaseSettings):
     faust_app_id: str = Field("qoe-streams", description="Faust application id (consumer group prefix).")
     broker_session_timeout_s: float = Field(10.0, description="Consumer session timeout.")
     broker_heartbeat_interval_s: float = Field(2.0, description="Consumer heartbeat interval.")
+    consumer_max_fetch_bytes: int = Field(
+        16_777_216, description="Most data a stream worker fetches per partition per request."
+    )
+    consumer_max_poll_records: int = Field(10_000, description="Most records a stream worker takes per poll.")
     broker_rebalance_timeout_s: float = Field(10.0, description="Consumer rebalance timeout.")
 
     # --- warehouse ----------------------------------------------------------------------
-    sink_batch_rows: int = Field(1000, description="The sink inserts once this many rows are buffered ...")
+    sink_batch_rows: int = Field(
+        1000, description="The sink inserts once this many rows are buffered and no insert is running ..."
+    )
+    sink_max_batch_rows: int = Field(100_000, description="... or once this many are buffered, whatever runs ...")
     sink_max_age_s: float = Field(1.0, description="... or once the oldest buffered row is this old.")
     raw_retention_days: int = Field(30, description="TTL of raw beacon events.")
 

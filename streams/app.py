@@ -23,6 +23,7 @@ from streams.sink import RawEventSink, SourceRecord, WriteResult
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
+TAKE_RECORDS = 2000
 
 
 @dataclass
@@ -46,6 +47,9 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_commit_interval=1.0,
+        # Faust's 1 MiB / unbounded defaults starve a worker of kilobyte-sized beacon records.
+        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
+        broker_max_poll_records=settings.consumer_max_poll_records,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
     )
@@ -54,7 +58,12 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
 
 
 class BatchFlusher:
-    """Buffers records until ``batch_rows`` events or ``max_age_s``, then writes and acks them.
+    """Buffers records, then writes and acks them, adapting the batch to the load.
+
+    A batch goes out when it holds ``batch_rows`` events and no insert is running (low latency when
+    quiet), when it holds ``max_batch_rows`` (bounded memory under load), or when its oldest record is
+    ``max_age_s`` old. Under load batches therefore grow while inserts run, and ClickHouse gets fewer,
+    larger inserts, as it prefers.
 
     Events are acked only after their rows are in the warehouse, so a crash replays them (and the
     sink's offset ledger keeps the replay from writing twice). Up to ``max_in_flight`` inserts run
@@ -65,12 +74,14 @@ class BatchFlusher:
         self,
         sink: RawEventSink,
         batch_rows: int,
+        max_batch_rows: int,
         max_age_s: float,
         on_bad: Callable[[SourceRecord, str], Awaitable[None]],
         max_in_flight: int = 2,
     ) -> None:
         self.sink = sink
         self.batch_rows = batch_rows
+        self.max_batch_rows = max_batch_rows
         self.max_age_s = max_age_s
         self.on_bad = on_bad
         self.stream: Any = None
@@ -81,6 +92,11 @@ class BatchFlusher:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
 
+    def _due(self) -> bool:
+        if self._rows >= self.max_batch_rows or (self._rows >= self.batch_rows and not self._in_flight):
+            return True
+        return bool(self._events) and time.monotonic() - self._since >= self.max_age_s
+
     async def add(self, events: list[Any]) -> None:
         if not self._events:
             self._since = time.monotonic()
@@ -89,11 +105,11 @@ class BatchFlusher:
             self._events.append(event)
             self._records.append(record)
             self._rows += record.events
-        if self._rows >= self.batch_rows:
+        if self._due():
             await self._dispatch()
 
     async def flush_if_due(self) -> None:
-        if self._events and time.monotonic() - self._since >= self.max_age_s:
+        if self._due():
             await self._dispatch()
 
     async def flush(self) -> None:
@@ -150,12 +166,14 @@ def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
         )
         await dead_letters.send(value=letter.model_dump_json().encode())
 
-    flusher = BatchFlusher(sink, settings.sink_batch_rows, settings.sink_max_age_s, to_dead_letter)
+    flusher = BatchFlusher(
+        sink, settings.sink_batch_rows, settings.sink_max_batch_rows, settings.sink_max_age_s, to_dead_letter
+    )
 
     @app.agent(beacons, name="raw-sink")
     async def raw_sink(stream: Any) -> None:
         flusher.stream = stream
-        async for events in stream.noack_take(settings.sink_batch_rows, within=TICK_S):
+        async for events in stream.noack_take(TAKE_RECORDS, within=TICK_S):
             await flusher.add(list(events))
 
     @app.task
