@@ -111,10 +111,16 @@ class Viewer:
     ) -> None:
         self.index = index
         self.world = world
-        self.rng = rng
         self.profile = profile
         self.trace = trace
         self.trace_offset_ms = rng.random() * trace.period_ms
+        # Each view draws from its own two streams, keyed by (viewer, view number): the person's
+        # choices (title, patience, pauses...) and the network's luck (request failures). View k
+        # of a viewer is then the same intent whatever policy serves it, so policies compared on
+        # one seed see common random numbers rather than diverging workloads.
+        self._stream_key = f"{rng.getrandbits(64):016x}"
+        self.views_started = 0
+        self.person = self.net = rng
         self.tracker = tracker
         manifest = world.manifest
         self._segment_ms = float(manifest.segment_ms)
@@ -167,7 +173,10 @@ class Viewer:
         self.total_frames = 0
 
     def _start_view(self, _: object = None) -> None:
-        world, rng, now = self.world, self.rng, self.world.scheduler.now
+        self.views_started += 1
+        self.person = random.Random(f"{self._stream_key}:{self.views_started}:person")
+        self.net = random.Random(f"{self._stream_key}:{self.views_started}:network")
+        world, rng, now = self.world, self.person, self.world.scheduler.now
         self._reset_view_state()
         self._epoch += 1
         behavior = world.behavior
@@ -197,7 +206,7 @@ class Viewer:
         self._fetch("manifest", world.player.manifest_bytes * 8, None)
 
     def _draw_view_fate(self, now: float) -> None:
-        behavior, rng, scheduler = self.world.behavior, self.rng, self.world.scheduler
+        behavior, rng, scheduler = self.world.behavior, self.person, self.world.scheduler
         self.business_error = rng.random() < behavior.business_error_prob
         median = behavior.live_watch_median_ms if self.live else behavior.watch_median_ms
         self.watch_budget_ms = lognormal(rng, median, behavior.watch_sigma)
@@ -232,7 +241,7 @@ class Viewer:
         self.world.record(metrics)
         limit = self.world.behavior.views_per_viewer
         if not self.world.stopping() and (limit is None or self.views_done < limit):
-            think = lognormal(self.rng, self.world.behavior.think_median_ms, 0.8)
+            think = lognormal(self.person, self.world.behavior.think_median_ms, 0.8)
             self.world.scheduler.at(now + think, self._start_view)
 
     def shutdown(self) -> None:
@@ -300,7 +309,7 @@ class Viewer:
         else:
             trace_now = now + self.trace_offset_ms
             latency = self.trace.latency_ms(trace_now) + conditions.latency_ms
-            failed = self.rng.random() < conditions.failure_prob
+            failed = self.net.random() < conditions.failure_prob
             self.req_ok, self.req_status, self.req_ttfb = not failed, 503 if failed else 200, latency
             transfer = (
                 0.0 if failed else self.trace.transfer_ms(trace_now + latency, bits / conditions.throughput_factor)
@@ -549,7 +558,9 @@ class Viewer:
         self.metrics.stall_count += 1
         self._stall_token += 1
         self.view.stall_start(0, playhead_ms=self._playhead(now))
-        patience = lognormal(self.rng, self.world.behavior.stall_patience_median_ms, self.world.behavior.patience_sigma)
+        patience = lognormal(
+            self.person, self.world.behavior.stall_patience_median_ms, self.world.behavior.patience_sigma
+        )
         if patience < math.inf:
             self.world.scheduler.at(now + patience, self._stall_patience, self._stall_token)
         self._maybe_request()
@@ -578,7 +589,7 @@ class Viewer:
         behavior = self.world.behavior
         per_min = behavior.pauses_per_min + (0.0 if self.live else behavior.seeks_per_min)
         if per_min > 0:
-            self.world.scheduler.at(now + self.rng.expovariate(per_min / 60_000), self._user_action, self._epoch)
+            self.world.scheduler.at(now + self.person.expovariate(per_min / 60_000), self._user_action, self._epoch)
 
     def _user_action(self, epoch: int) -> None:
         if epoch != self._epoch:
@@ -589,7 +600,7 @@ class Viewer:
             return
         behavior = self.world.behavior
         seek_share = 0.0 if self.live else behavior.seeks_per_min / (behavior.pauses_per_min + behavior.seeks_per_min)
-        if self.rng.random() < seek_share:
+        if self.person.random() < seek_share:
             self._seek(now)
         else:
             self._pause(now)
@@ -603,7 +614,7 @@ class Viewer:
         self.pause_started = now
         self.metrics.pause_count += 1
         self.view.pause(playhead_ms=self._playhead(now))
-        duration = lognormal(self.rng, self.world.behavior.pause_median_ms, 1.0)
+        duration = lognormal(self.person, self.world.behavior.pause_median_ms, 1.0)
         self.world.scheduler.at(now + duration, self._resume, self._epoch)
 
     def _resume(self, epoch: int) -> None:
@@ -620,7 +631,7 @@ class Viewer:
     def _seek(self, now: float) -> None:
         assert self.view is not None and self.metrics is not None
         self._account(now)
-        target = self.rng.randrange(max(1, self.total_segments - 1))
+        target = self.person.randrange(max(1, self.total_segments - 1))
         self.view.seek_start(int(target * self._segment_ms), playhead_ms=self._playhead(now))
         self.metrics.seek_count += 1
         self._download_token += 1  # abandon the request in flight
@@ -658,7 +669,7 @@ class Viewer:
         self.frames_played_ms = played
         rate = self.profile.device.dropped_frame_rate * fps / 30
         self.total_frames += int(frames)
-        self.dropped_frames += int(frames * rate + self.rng.random())
+        self.dropped_frames += int(frames * rate + self.net.random())
 
 
 def _title(catalog: Catalog, rng: random.Random) -> tuple[str, str]:
