@@ -168,7 +168,6 @@ def test_a_short_virtual_run_on_the_real_traces(shared_data: Path) -> None:
     assert 0 < sum(v.stall_ms for v in result.views) / watch < 0.2  # some rebuffering, not a collapse
     by_class = Counter(v.trace.klass for v in sim.viewers)
     assert set(by_class) == {"fcc-hd", "fcc-sd", "lte-4g", "hsdpa-3g"}
-    assert result.speedup > 10
 
 
 async def test_real_time_run_sends_valid_beacons_over_http(synthetic: SimData) -> None:
@@ -182,7 +181,7 @@ async def test_real_time_run_sends_valid_beacons_over_http(synthetic: SimData) -
     assert stats.beacons == sender.stats.beacons_sent == sim.reporter.stats.beacons_built > 30
     assert stats.events == sim.reporter.stats.events_recorded
     assert result.lag is not None and result.lag.samples > 0
-    assert 2.0 < result.wall_s < 6.0
+    assert result.sim_ms == 2_500
     assert all(v.end_reason for v in result.views)
 
 

@@ -93,6 +93,9 @@ class World:
     stopping: Callable[[], bool]
 
 
+FULLSCREEN_SHARE = 0.4  # views on a windowed player (desktop) that the viewer switches to full screen
+
+
 def lognormal(rng: random.Random, median_ms: float | None, sigma: float) -> float:
     return math.inf if median_ms is None else median_ms * math.exp(rng.gauss(0.0, sigma))
 
@@ -491,6 +494,7 @@ class Viewer:
             self._enter_segment(now)
             view.first_frame(playhead_ms=playhead)
             self._schedule_user_action(now)
+            self._maybe_go_fullscreen(now)
             return
         if previous is State.STALLED:
             metrics.stall_ms += now - self.waiting_since
@@ -584,6 +588,15 @@ class Viewer:
             "MEDIA_ERR_DECODE", "decoder error", fatal=True, playhead_ms=self._playhead(self.world.scheduler.now)
         )
         self._finish("error", "error")
+
+    def _maybe_go_fullscreen(self, now: float) -> None:
+        device = self.profile.device
+        if device.fullscreen_size != device.player_size and self.person.random() < FULLSCREEN_SHARE:
+            self.world.scheduler.at(now + self.person.uniform(1_000, 30_000), self._go_fullscreen, self._epoch)
+
+    def _go_fullscreen(self, epoch: int) -> None:
+        if epoch == self._epoch and self.view is not None:
+            self.view.resize(*self.profile.device.fullscreen_size, playhead_ms=self._playhead(self.world.scheduler.now))
 
     def _schedule_user_action(self, now: float) -> None:
         behavior = self.world.behavior
