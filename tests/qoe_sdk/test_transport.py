@@ -284,3 +284,19 @@ def test_payload_bytes_round_trip_through_orjson() -> None:
     Reporter(sender, clock=time.clock).tracker(ViewerIdentity("v", 0.5)).start_view()
     job = sender._backlog[0]
     assert orjson.loads(job.body(T0_MS))["sent_at"] == T0_MS
+
+
+async def test_the_reporter_context_sweeps_quiet_views_and_flushes_on_exit() -> None:
+    time, ingest = FakeTime(), FakeIngest()
+    async with sender_for(ingest, time) as sender:
+        async with Reporter(sender, clock=time.clock, sweep_interval_s=0.01) as reporter:
+            view = reporter.tracker(ViewerIdentity("v", 0.5)).start_view()
+            view.pause(playhead_ms=1_000)  # then nothing: a paused player sends no heartbeats
+            time.advance(10_000)
+            for _ in range(100):
+                if len(ingest.beacons) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            view.resume(playhead_ms=1_000)  # still queued when the block ends ...
+        await sender.drain(5)  # ... and flushed by the reporter's exit
+    assert [[e.type.value for e in b.events] for b in ingest.beacons] == [["playback_request"], ["pause"], ["resume"]]

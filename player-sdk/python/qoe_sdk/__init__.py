@@ -1,12 +1,12 @@
 """Python SDK for native and TV players, load tests and the audience simulator.
 
-    reporter = Reporter(AsyncSender("http://127.0.0.1:8000"))
-    tracker = reporter.tracker(ViewerIdentity.from_dict(stored), context={"player_name": "tv-app"})
-    view = tracker.start_view(title_id="t1", title="Big Buck Bunny")
-    view.rendition_change(2500, width=1280, height=720)
-    view.first_frame(playhead_ms=0)
-    ...
-    view.end("user_exit")
+    async with AsyncSender("http://127.0.0.1:8000") as sender, Reporter(sender) as reporter:
+        tracker = reporter.tracker(ViewerIdentity.from_dict(stored), context={"player_name": "tv-app"})
+        view = tracker.start_view(title_id="t1", title="Big Buck Bunny")
+        view.rendition_change(2500, width=1280, height=720)
+        view.first_frame(playhead_ms=0)
+        ...
+        view.end("user_exit")
 
 One Reporter (and one sender) serves every tracker of a process; see ``qoe_sdk.tracker``.
 """

@@ -11,10 +11,13 @@ Nothing here raises into the player: bad values are dropped and counted in ``Rep
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from pydantic import ValidationError
@@ -65,14 +68,17 @@ class Reporter:
         clock: Clock = system_clock_ms,
         batch: BatchConfig | None = None,
         sdk: tuple[str, str] = (SDK_NAME, SDK_VERSION),
+        sweep_interval_s: float = 1.0,
     ) -> None:
         self.sink = sink
+        self.sweep_interval_s = sweep_interval_s
         self.clock = clock
         self.batch = batch or BatchConfig()
         self.sdk = sdk
         self.stats = ReporterStats()
         # Views holding unsent events, in the order they started waiting (a dict is an ordered set).
         self._waiting: dict[View, None] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
     def tracker(
         self,
@@ -98,6 +104,33 @@ class Reporter:
         """Flush every view now (process exit, page unload)."""
         now = self.clock()
         return sum(view.flush(now) for view in list(self._waiting))
+
+    async def sweep_forever(self, interval_s: float | None = None) -> None:
+        """Sweep on the wall clock, so a quiet (paused) view's events still leave within ~10 s.
+
+        ``async with Reporter(...)`` runs this as a task; the simulator calls ``sweep`` itself.
+        """
+        while True:
+            await asyncio.sleep(interval_s or self.sweep_interval_s)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("beacon sweep failed")
+                self.stats.internal_errors += 1
+
+    async def __aenter__(self) -> Reporter:
+        self._sweeper = asyncio.create_task(self.sweep_forever(), name="beacon-sweeper")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        self.flush_all()
 
     def _wait(self, view: View) -> None:
         self._waiting[view] = None
