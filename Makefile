@@ -39,7 +39,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) system-deps js-deps
+bench: $(STAMP) js-deps
+	@scripts/system-deps.sh bench
 	$(BIN)/qoe bench --out BENCHMARKS.md
 
 # Re-pin every Python dependency from the current .venv (run after changing pyproject.toml).

@@ -18,7 +18,12 @@ from pathlib import Path
 from qoe.settings import Settings
 
 # Modules exposing ``run(settings) -> list[BenchRow]``, in report order.
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = (
+    "ingest.bench",
+    "streams.bench",
+    "streams.scoring.bench",
+    "delivery.bench",
+)
 
 
 @dataclass(frozen=True)

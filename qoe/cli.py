@@ -19,6 +19,7 @@ from qoe.settings import Settings
 # Modules exposing ``register(subparsers)``; order is the order of ``qoe --help``.
 COMMAND_MODULES = (
     "qoe.commands",
+    "qoe.media",
     "streams.cli",
     "streams.scoring.cli",
     "qoe_sim.cli",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+import orjson
 from rich.console import Console
 
 from qoe.process import die_with_parent
@@ -108,6 +110,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     broker = EmbeddedBroker(log_path=logs / "broker.log") if settings.embedded_broker else None
     children: list[Child] = []
     try:
+        _require_free_ports(settings)
         bootstrap = broker.start() if broker else settings.kafka_bootstrap
         ensure_topics(bootstrap, platform_topics(settings))
         env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(settings.data_dir.resolve())}
@@ -115,6 +118,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         wait_ready(_ready_urls(settings), children, options.ready_timeout_s)
         if options.audience:
             children.append(spawn("audience", _audience_args(settings, options), env, logs))
+        _write_state(settings, bootstrap, broker, children)
         _print_urls(console, settings, bootstrap, broker is not None, logs)
         return _supervise(console, children)
     except Shutdown:
@@ -130,6 +134,34 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "up.json"
+
+
+def _write_state(settings: Settings, bootstrap: str, broker: EmbeddedBroker | None, children: list[Child]) -> None:
+    """What runs where, for operators (and for tests that check nothing outlives Ctrl-C)."""
+    pids = {child.name: child.process.pid for child in children}
+    if broker is not None and broker.pid is not None:
+        pids["broker"] = broker.pid
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps({"kafka_bootstrap": bootstrap, "pids": pids}, option=orjson.OPT_INDENT_2))
+
+
+def _require_free_ports(settings: Settings) -> None:
+    """Fail fast: a port held by another program would answer our readiness checks for us."""
+    wanted = {"QOE_API_PORT": settings.api_port, "QOE_DASHBOARDS_PORT": settings.dashboards_port}
+    if not settings.internal_api_url:
+        wanted["QOE_INTERNAL_API_PORT"] = settings.internal_api_port
+    for variable, port in wanted.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.host, port))
+            except OSError:
+                raise RuntimeError(f"port {port} on {settings.host} is in use; free it or set {variable}") from None
 
 
 def _start_services(settings: Settings, env: dict[str, str], logs: Path) -> list[Child]:
@@ -156,7 +188,7 @@ def _ready_urls(settings: Settings) -> list[str]:
 def _audience_args(settings: Settings, options: UpOptions) -> list[str]:
     viewers = options.viewers if options.viewers is not None else settings.audience_viewers
     args = ["simulate", "--viewers", str(viewers), "--ingest-url", f"http://{settings.host}:{settings.api_port}"]
-    args += ["--seed", str(settings.seed), "--quiet"]
+    args += ["--seed", str(settings.seed), "--duration", "0", "--quiet"]
     for incident in options.incidents:
         args += ["--incident", incident]
     return args

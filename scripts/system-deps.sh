@@ -7,6 +7,8 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+# wrk drives the HTTP benchmarks (`make bench`).
+[ "${1:-}" = "bench" ] && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: please install ${missing[*]} (browser and video tests skip without them)" >&2

@@ -1,0 +1,71 @@
+"""`qoe up` as a newcomer runs it: the whole platform, a simulated audience, and a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from streams.broker import free_port
+from tests.factories.beacons import beacon, playing_view_events
+
+pytestmark = pytest.mark.integration
+
+
+def _wait(url: str, timeout_s: float, ok=lambda r: r.status_code == 200) -> httpx.Response:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = httpx.get(url, timeout=2)
+            if ok(response):
+                return response
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} not ready after {timeout_s} s")
+        time.sleep(0.3)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("API", "INTERNAL_API", "DASHBOARDS")}
+    env = {**os.environ, "QOE_DATA_DIR": str(tmp_path / "qoe"), "QOE_AUDIENCE_VIEWERS": "30"}
+    env.update({f"QOE_{name}_PORT": str(port) for name, port in ports.items()})
+    up = subprocess.Popen([sys.executable, "-m", "qoe", "up"], env=env, stdout=subprocess.PIPE, text=True)
+    gateway = f"http://127.0.0.1:{ports['API']}"
+    try:
+        assert _wait(f"{gateway}/healthz", 60).json()["kafka"] == "reachable"
+        simulated = _wait(f"{gateway}/v1/events/summary", 60, lambda r: r.status_code == 200 and r.json()["views"] > 0)
+        assert simulated.json()["rows"] > 0
+        dashboard = httpx.get(f"http://127.0.0.1:{ports['DASHBOARDS']}/")
+        assert dashboard.status_code == 200 and "QoE dashboards" in dashboard.text
+
+        body = beacon(playing_view_events(6))
+        assert httpx.post(f"{gateway}/v1/beacons", json=body).status_code == 202
+        view = _wait(f"{gateway}/v1/events?view_id={body['view_id']}", 10)
+        assert [e["seq"] for e in view.json()["events"]] == list(range(6))
+
+        pids = orjson.loads((tmp_path / "qoe" / "run" / "up.json").read_bytes())["pids"]
+        assert set(pids) == {"broker", "worker", "ingest", "audience"}
+    finally:
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=60)
+    assert up.returncode == 0, output
+    assert f"API gateway   {gateway}" in output
+    time.sleep(0.5)
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
