@@ -23,6 +23,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "streams.bench",
     "streams.scoring.bench",
     "delivery.bench",
+    "qoe_sim.bench",
 )
 
 
