@@ -56,14 +56,13 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.evaluate import run_evaluation
     from recommender.movielens import MovieLensError, load_ratings
 
-    errors = Console(stderr=True)
+    progress_console = Console(stderr=True)
     try:
         ratings = load_ratings(args.ratings)
-        with _progress(errors) as progress:
+        with _progress(progress_console) as progress:
             report = run_evaluation(ratings, min_rating=args.min_rating, seed=args.seed, progress=progress)
     except MovieLensError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc), EXIT_BAD_INPUT)
     if args.json:
         sys.stdout.write(json.dumps(report.as_json()) + "\n")
     else:
@@ -90,13 +89,17 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             trained = train(positives, selection.chosen, {"selection": selection.to_json()})
         directory = swap_in(trained, root)
     except MovieLensError as exc:
-        console.print(f"error: {exc}", markup=False, highlight=False)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc), EXIT_BAD_INPUT)
     except (ModelStoreError, OSError) as exc:
-        console.print(f"error: cannot store the model: {exc}", markup=False, highlight=False)
-        return EXIT_FAILED
+        return _fail(f"cannot store the model: {exc}", EXIT_FAILED)
     console.print(f"{selection.reason}\n{selection.chosen.label} is now current: {directory}", markup=False)
     return 0
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr (plain: a rich console would wrap long paths), then the exit code."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return code
 
 
 @contextlib.contextmanager

@@ -339,17 +339,22 @@ def exclude_items(scores: FloatMatrix, rows: Any) -> FloatMatrix:
 def top_k(scores: FloatMatrix, k: int) -> tuple[IndexArray, FloatMatrix]:
     """Per row, the indices and scores of the ``k`` highest scores, best first.
 
-    Equal scores among the chosen k are ordered by index, so results are reproducible.
+    Ties are broken by the lower item index, also at the cut-off, so results never depend on the
+    partition algorithm.
     """
-    k = min(k, scores.shape[1])
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
     if k <= 0:
-        empty = np.zeros((scores.shape[0], 0))
-        return empty.astype(np.int64), empty.astype(scores.dtype)
-    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        return np.zeros((n_rows, 0), np.int64), np.zeros((n_rows, 0), scores.dtype)
+    threshold = np.partition(scores, n_items - k, axis=1)[:, n_items - k, np.newaxis]  # k-th largest
+    above = scores > threshold
+    ties = scores == threshold
+    missing = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (ties & (np.cumsum(ties, axis=1) <= missing))
+    candidates = np.nonzero(chosen)[1].reshape(n_rows, k).astype(np.int64)  # exactly k per row
     values = np.take_along_axis(scores, candidates, axis=1)
     order = np.lexsort((candidates, -values), axis=1)
-    best = np.take_along_axis(candidates, order, axis=1).astype(np.int64)
-    return best, np.take_along_axis(values, order, axis=1)
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 def top_k_row(scores: FloatMatrix, k: int, banned: IndexArray | None = None) -> Ranked:
