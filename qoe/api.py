@@ -9,10 +9,11 @@ from prometheus_client import CollectorRegistry
 from qoe.http import OrjsonResponse
 from qoe.settings import Settings
 from warehouse import api as events_api
+from warehouse.stats import api as stats_api
 
 
 def warehouse_routers() -> list[APIRouter]:
-    return [events_api.router]
+    return [events_api.router, stats_api.router]
 
 
 def create_api(settings: Settings, client: Client, registry: CollectorRegistry | None = None) -> FastAPI:

@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from qoe.settings import Settings
 from schemas import DeadLetter
+from streams.sessionizer.agent import add_sessionizer
 from streams.sink import RawEventSink, SourceRecord, WriteResult
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
         stream_wait_empty=False,
     )
     add_raw_sink(app, ctx)
+    add_sessionizer(app, ctx)
     return app
 
 

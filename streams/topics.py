@@ -10,6 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from qoe.settings import Settings
+from streams.sessionizer.config import registry_topic
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ def platform_topics(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(settings.topic_beacons, settings.topic_partitions, {"retention.ms": retention_ms}),
         TopicSpec(settings.topic_dead_letter, 1, {"retention.ms": retention_ms}),
+        # Faust may not declare topics (topic_allow_declare=False): the sessionizer's table changelog.
+        TopicSpec(registry_topic(settings.faust_app_id), settings.topic_partitions),
     ]
 
 

@@ -1,0 +1,242 @@
+-- The sessionizer's output (streams.sessionizer). docs/metrics.md explains the design.
+--
+-- view_deltas: what each flush changed, per (view, minute, CDN): additive columns, so a correction
+-- of an open or re-folded view is one more row, never a rewrite. Summed per view it is the
+-- sessionizer's ledger of what it has written (rebuilt from here after a restart); summed per
+-- minute it feeds the rollups below through materialized views.
+CREATE TABLE IF NOT EXISTS view_deltas (
+    minute DateTime('UTC'),
+    view_id String,
+    version UInt64 COMMENT 'the flush that wrote the row (the views version of the same flush)',
+    cdn LowCardinality(String),
+    country LowCardinality(String),
+    region LowCardinality(String),
+    asn UInt32,
+    device_type LowCardinality(String),
+    os LowCardinality(String),
+    browser LowCardinality(String),
+    player_name LowCardinality(String),
+    player_version LowCardinality(String),
+    title_id String,
+    stream_type LowCardinality(String),
+    sdk_name LowCardinality(String),
+    sdk_version LowCardinality(String),
+    -- time-sliced: what happened inside the minute
+    watch_ms Float64 DEFAULT 0,
+    playing_ms Float64 DEFAULT 0,
+    stall_ms Float64 DEFAULT 0,
+    seek_ms Float64 DEFAULT 0,
+    stall_count Float64 DEFAULT 0,
+    bitrate_ms Float64 DEFAULT 0,
+    bitrate_weight_ms Float64 DEFAULT 0,
+    upscale_ms Float64 DEFAULT 0,
+    upscale_weight_ms Float64 DEFAULT 0,
+    upswitches Float64 DEFAULT 0,
+    downswitches Float64 DEFAULT 0,
+    dropped_frames Float64 DEFAULT 0,
+    total_frames Float64 DEFAULT 0,
+    events Float64 DEFAULT 0,
+    -- view-level: a view's outcome, in the minute of its anchor event
+    attempts Float64 DEFAULT 0,
+    plays Float64 DEFAULT 0,
+    vst_count Float64 DEFAULT 0,
+    vst_sum_ms Float64 DEFAULT 0,
+    ebvs Float64 DEFAULT 0,
+    short_exits Float64 DEFAULT 0,
+    vsf Float64 DEFAULT 0,
+    vsf_business Float64 DEFAULT 0,
+    vpf Float64 DEFAULT 0,
+    vpf_business Float64 DEFAULT 0,
+    ended_views Float64 DEFAULT 0,
+    ended_stall_count Float64 DEFAULT 0,
+    ended_stall_ms Float64 DEFAULT 0,
+    ended_watch_ms Float64 DEFAULT 0,
+    scored_views Float64 DEFAULT 0,
+    score_sum Float64 DEFAULT 0,
+    active_samples Array(Int32) COMMENT 'views active at each second of the minute (concurrency), as a delta',
+    vst_ms Float64 DEFAULT 0 COMMENT 'a startup time for the digest, written once per view',
+    vst_samples UInt8 DEFAULT 0
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (view_id, minute)
+TTL minute + INTERVAL {raw_retention_days} DAY
+SETTINGS non_replicated_deduplication_window = 1000;
+
+-- Per-minute rollup by one dimension at a time: dimension 'all' (value '') holds the totals, and
+-- each of cdn, country, asn, device_type, player, title and stream_type its values. Serves the
+-- overview, single-filter queries and unfiltered breakdowns.
+CREATE TABLE IF NOT EXISTS qoe_minute (
+    dimension LowCardinality(String),
+    value String,
+    minute DateTime('UTC'),
+    watch_ms SimpleAggregateFunction(sum, Float64),
+    playing_ms SimpleAggregateFunction(sum, Float64),
+    stall_ms SimpleAggregateFunction(sum, Float64),
+    seek_ms SimpleAggregateFunction(sum, Float64),
+    stall_count SimpleAggregateFunction(sum, Float64),
+    bitrate_ms SimpleAggregateFunction(sum, Float64),
+    bitrate_weight_ms SimpleAggregateFunction(sum, Float64),
+    upscale_ms SimpleAggregateFunction(sum, Float64),
+    upscale_weight_ms SimpleAggregateFunction(sum, Float64),
+    upswitches SimpleAggregateFunction(sum, Float64),
+    downswitches SimpleAggregateFunction(sum, Float64),
+    dropped_frames SimpleAggregateFunction(sum, Float64),
+    total_frames SimpleAggregateFunction(sum, Float64),
+    events SimpleAggregateFunction(sum, Float64),
+    attempts SimpleAggregateFunction(sum, Float64),
+    plays SimpleAggregateFunction(sum, Float64),
+    vst_count SimpleAggregateFunction(sum, Float64),
+    vst_sum_ms SimpleAggregateFunction(sum, Float64),
+    ebvs SimpleAggregateFunction(sum, Float64),
+    short_exits SimpleAggregateFunction(sum, Float64),
+    vsf SimpleAggregateFunction(sum, Float64),
+    vsf_business SimpleAggregateFunction(sum, Float64),
+    vpf SimpleAggregateFunction(sum, Float64),
+    vpf_business SimpleAggregateFunction(sum, Float64),
+    ended_views SimpleAggregateFunction(sum, Float64),
+    ended_stall_count SimpleAggregateFunction(sum, Float64),
+    ended_stall_ms SimpleAggregateFunction(sum, Float64),
+    ended_watch_ms SimpleAggregateFunction(sum, Float64),
+    scored_views SimpleAggregateFunction(sum, Float64),
+    score_sum SimpleAggregateFunction(sum, Float64),
+    vst_digest AggregateFunction(quantileTDigest, Float64),
+    active_samples AggregateFunction(sumForEach, Array(Int64))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (dimension, value, minute);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS qoe_minute_mv TO qoe_minute AS
+SELECT
+    dim.1 AS dimension,
+    dim.2 AS value,
+    minute,
+    sum(watch_ms) AS watch_ms,
+    sum(playing_ms) AS playing_ms,
+    sum(stall_ms) AS stall_ms,
+    sum(seek_ms) AS seek_ms,
+    sum(stall_count) AS stall_count,
+    sum(bitrate_ms) AS bitrate_ms,
+    sum(bitrate_weight_ms) AS bitrate_weight_ms,
+    sum(upscale_ms) AS upscale_ms,
+    sum(upscale_weight_ms) AS upscale_weight_ms,
+    sum(upswitches) AS upswitches,
+    sum(downswitches) AS downswitches,
+    sum(dropped_frames) AS dropped_frames,
+    sum(total_frames) AS total_frames,
+    sum(events) AS events,
+    sum(attempts) AS attempts,
+    sum(plays) AS plays,
+    sum(vst_count) AS vst_count,
+    sum(vst_sum_ms) AS vst_sum_ms,
+    sum(ebvs) AS ebvs,
+    sum(short_exits) AS short_exits,
+    sum(vsf) AS vsf,
+    sum(vsf_business) AS vsf_business,
+    sum(vpf) AS vpf,
+    sum(vpf_business) AS vpf_business,
+    sum(ended_views) AS ended_views,
+    sum(ended_stall_count) AS ended_stall_count,
+    sum(ended_stall_ms) AS ended_stall_ms,
+    sum(ended_watch_ms) AS ended_watch_ms,
+    sum(scored_views) AS scored_views,
+    sum(score_sum) AS score_sum,
+    quantileTDigestStateIf(vst_ms, vst_samples > 0) AS vst_digest,
+    sumForEachState(CAST(active_samples, 'Array(Int64)')) AS active_samples
+FROM view_deltas
+ARRAY JOIN [
+    ('all', ''), ('cdn', cdn), ('country', country), ('asn', toString(asn)), ('device_type', device_type),
+    ('player', player_name), ('title', title_id), ('stream_type', stream_type)
+] AS dim
+GROUP BY dimension, value, minute;
+
+-- The same per minute with every rollup dimension at once: serves queries with several filters
+-- and breakdowns under a filter.
+CREATE TABLE IF NOT EXISTS qoe_minute_cube (
+    minute DateTime('UTC'),
+    cdn LowCardinality(String),
+    country LowCardinality(String),
+    asn UInt32,
+    device_type LowCardinality(String),
+    player_name LowCardinality(String),
+    title_id String,
+    stream_type LowCardinality(String),
+    watch_ms SimpleAggregateFunction(sum, Float64),
+    playing_ms SimpleAggregateFunction(sum, Float64),
+    stall_ms SimpleAggregateFunction(sum, Float64),
+    seek_ms SimpleAggregateFunction(sum, Float64),
+    stall_count SimpleAggregateFunction(sum, Float64),
+    bitrate_ms SimpleAggregateFunction(sum, Float64),
+    bitrate_weight_ms SimpleAggregateFunction(sum, Float64),
+    upscale_ms SimpleAggregateFunction(sum, Float64),
+    upscale_weight_ms SimpleAggregateFunction(sum, Float64),
+    upswitches SimpleAggregateFunction(sum, Float64),
+    downswitches SimpleAggregateFunction(sum, Float64),
+    dropped_frames SimpleAggregateFunction(sum, Float64),
+    total_frames SimpleAggregateFunction(sum, Float64),
+    events SimpleAggregateFunction(sum, Float64),
+    attempts SimpleAggregateFunction(sum, Float64),
+    plays SimpleAggregateFunction(sum, Float64),
+    vst_count SimpleAggregateFunction(sum, Float64),
+    vst_sum_ms SimpleAggregateFunction(sum, Float64),
+    ebvs SimpleAggregateFunction(sum, Float64),
+    short_exits SimpleAggregateFunction(sum, Float64),
+    vsf SimpleAggregateFunction(sum, Float64),
+    vsf_business SimpleAggregateFunction(sum, Float64),
+    vpf SimpleAggregateFunction(sum, Float64),
+    vpf_business SimpleAggregateFunction(sum, Float64),
+    ended_views SimpleAggregateFunction(sum, Float64),
+    ended_stall_count SimpleAggregateFunction(sum, Float64),
+    ended_stall_ms SimpleAggregateFunction(sum, Float64),
+    ended_watch_ms SimpleAggregateFunction(sum, Float64),
+    scored_views SimpleAggregateFunction(sum, Float64),
+    score_sum SimpleAggregateFunction(sum, Float64),
+    vst_digest AggregateFunction(quantileTDigest, Float64),
+    active_samples AggregateFunction(sumForEach, Array(Int64))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (minute, cdn, country, asn, device_type, player_name, stream_type, title_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS qoe_minute_cube_mv TO qoe_minute_cube AS
+SELECT
+    minute,
+    cdn,
+    country,
+    asn,
+    device_type,
+    player_name,
+    stream_type,
+    title_id,
+    sum(watch_ms) AS watch_ms,
+    sum(playing_ms) AS playing_ms,
+    sum(stall_ms) AS stall_ms,
+    sum(seek_ms) AS seek_ms,
+    sum(stall_count) AS stall_count,
+    sum(bitrate_ms) AS bitrate_ms,
+    sum(bitrate_weight_ms) AS bitrate_weight_ms,
+    sum(upscale_ms) AS upscale_ms,
+    sum(upscale_weight_ms) AS upscale_weight_ms,
+    sum(upswitches) AS upswitches,
+    sum(downswitches) AS downswitches,
+    sum(dropped_frames) AS dropped_frames,
+    sum(total_frames) AS total_frames,
+    sum(events) AS events,
+    sum(attempts) AS attempts,
+    sum(plays) AS plays,
+    sum(vst_count) AS vst_count,
+    sum(vst_sum_ms) AS vst_sum_ms,
+    sum(ebvs) AS ebvs,
+    sum(short_exits) AS short_exits,
+    sum(vsf) AS vsf,
+    sum(vsf_business) AS vsf_business,
+    sum(vpf) AS vpf,
+    sum(vpf_business) AS vpf_business,
+    sum(ended_views) AS ended_views,
+    sum(ended_stall_count) AS ended_stall_count,
+    sum(ended_stall_ms) AS ended_stall_ms,
+    sum(ended_watch_ms) AS ended_watch_ms,
+    sum(scored_views) AS scored_views,
+    sum(score_sum) AS score_sum,
+    quantileTDigestStateIf(vst_ms, vst_samples > 0) AS vst_digest,
+    sumForEachState(CAST(active_samples, 'Array(Int64)')) AS active_samples
+FROM view_deltas
+GROUP BY minute, cdn, country, asn, device_type, player_name, stream_type, title_id;

@@ -1,0 +1,182 @@
+"""The sessionizer in the Faust worker: an agent that folds, a task that flushes, a registry table.
+
+The agent folds each beacon record as it comes (one record is one beacon, REFERENCE §8) and
+leaves its acknowledgement pending. A separate task flushes at least every
+``flush_interval_s``: the warehouse reads and writes run on a worker thread, and the records
+folded before the flush began are acknowledged once its rows are stored.
+
+The ``sessionizer-open-views`` table lists the views this worker holds open, so a restarted
+worker resumes their inactivity timeouts at once. It is a hint, not the state: Tansu's changelog
+recovery can miss the last update (REFERENCE §8), so the worker also lists open views from the
+warehouse, and every view is rebuilt from the warehouse before anything is written for it
+(``streams.sessionizer.core``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import faust
+from kafka.partitioner.default import murmur2
+
+from streams.sessionizer.config import REGISTRY_TABLE, SessionizerConfig
+from streams.sessionizer.core import FlushPlan, Loaded, Sessionizer
+from streams.sessionizer.store import ViewStore
+
+if TYPE_CHECKING:  # streams.app imports this module
+    from streams.app import StreamsContext
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+TAKE = 500  # records per agent step; folding is per record, so this only bounds the step
+
+T = TypeVar("T")
+
+
+def partition_of(view_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed by this view id."""
+    return int(murmur2(view_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class TableRegistry:
+    """Open views in a Faust table: key = view id (raw bytes, so it partitions like the beacons)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def opened(self, view_id: str, partition: int, last_received_ms: int) -> None:
+        self.table[view_id.encode()] = {"partition": partition, "last_received_ms": last_received_ms}
+
+    def closed(self, view_id: str, partition: int) -> None:
+        key = view_id.encode()
+        if key in self.table:
+            del self.table[key]
+
+    def evicted(self, view_id: str, partition: int) -> None:
+        """Closed views already left the table."""
+
+    def open_views(self, partitions: set[int], count: int) -> list[tuple[str, int, int]]:
+        found = []
+        for key, value in list(self.table.items()):
+            view_id = key.decode() if isinstance(key, bytes) else str(key)
+            partition = partition_of(view_id, count)
+            if partition in partitions and isinstance(value, dict):
+                found.append((view_id, partition, int(value.get("last_received_ms", 0))))
+        return found
+
+
+async def until_done(step: Callable[[], T], what: str) -> T:
+    """Runs a warehouse step on a worker thread, retrying with back-off until it succeeds."""
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(step)
+        except Exception:
+            log.exception("sessionizer: %s failed; retrying in %.1f s", what, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class FlushRunner:
+    """Flushes the sessionizer and acknowledges the records each flush covered."""
+
+    def __init__(self, sessionizer: Sessionizer, interval_s: float) -> None:
+        self.sessionizer = sessionizer
+        self.interval_s = interval_s
+        self.stream: Any = None
+        self.pending: list[Any] = []
+        self._pending_since: float | None = None
+        self._lock = asyncio.Lock()
+
+    def received(self, events: list[Any]) -> None:
+        if events and not self.pending:
+            self._pending_since = time.monotonic()
+        self.pending.extend(events)
+
+    def due(self) -> bool:
+        if self.sessionizer.due():
+            return True
+        return self._pending_since is not None and time.monotonic() - self._pending_since >= self.interval_s
+
+    async def flush(self) -> None:
+        async with self._lock:
+            acks, self.pending, self._pending_since = self.pending, [], None
+            sessionizer = self.sessionizer
+            plan: FlushPlan = sessionizer.plan()
+            loaded: Loaded = await until_done(lambda: sessionizer.load(plan), "warehouse read")
+            writes = sessionizer.apply(plan, loaded)
+            await until_done(lambda: sessionizer.write(writes), "warehouse write")
+            for event in acks:
+                await self.stream.ack(event)
+            sessionizer.evict()
+
+    async def flush_all(self) -> None:
+        """Until nothing is left to write (before giving partitions away)."""
+        for _ in range(5):
+            await self.flush()
+            if not any(s.changed for s in self.sessionizer.sessions.values()):
+                return
+
+
+def add_sessionizer(app: faust.App, ctx: StreamsContext) -> Sessionizer:
+    settings = ctx.settings
+    config = SessionizerConfig.from_settings(settings)
+    beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
+    table = app.Table(
+        REGISTRY_TABLE,
+        default=None,
+        partitions=settings.topic_partitions,
+        use_partitioner=True,
+        key_type=bytes,  # raw view id bytes: the changelog partitions like the beacons topic
+    )
+    registry = TableRegistry(table)
+    store = ViewStore(ctx.warehouse())
+    sessionizer = Sessionizer(store, config, registry)
+    runner = FlushRunner(sessionizer, config.flush_interval_s)
+    resume: set[int] = set()
+
+    @app.agent(beacons, name="sessionizer")
+    async def sessionize(stream: Any) -> None:
+        runner.stream = stream
+        async for events in stream.noack_take(TAKE, within=TICK_S):
+            for event in events:
+                sessionizer.ingest(event.value, event.message.partition)
+            runner.received(list(events))
+
+    async def resume_open_views(partitions: set[int]) -> None:
+        count = app.consumer.topic_partitions(settings.topic_beacons) or settings.topic_partitions
+        since_ms = int((time.time() - config.inactivity_timeout_s) * 1000)
+        stored = await until_done(lambda: store.open_views(since_ms), "open views read")
+        views = registry.open_views(partitions, count)
+        views += [(v, p, received) for v, received in stored if (p := partition_of(v, count)) in partitions]
+        added = sessionizer.resume(views)
+        log.info("sessionizer: resumed %d open views on partitions %s", added, sorted(partitions))
+
+    @app.task
+    async def flush_views() -> None:
+        # A loop rather than app.timer: a flush may outlast the tick, and that is fine, not a warning.
+        while True:
+            await asyncio.sleep(TICK_S)
+            if resume and app.tables.recovery.completed.is_set():
+                partitions = set(resume)
+                resume.clear()
+                await resume_open_views(partitions)
+            if runner.stream is not None and runner.due():
+                await runner.flush()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app: faust.App, assigned: Any, **_: Any) -> None:
+        resume.update(tp.partition for tp in assigned if tp.topic == settings.topic_beacons)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_app: faust.App, revoked: Any, **_: Any) -> None:
+        if runner.stream is not None:
+            await runner.flush_all()
+        sessionizer.forget({tp.partition for tp in revoked if tp.topic == settings.topic_beacons})
+
+    return sessionizer

@@ -1,0 +1,44 @@
+"""The sessionizer's settings and names, without importing Faust (streams.topics needs the names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qoe.settings import Settings
+
+REGISTRY_TABLE = "sessionizer-open-views"
+
+
+def registry_topic(app_id: str) -> str:
+    """The changelog topic of the open-view registry table (created by streams.topics)."""
+    return f"{app_id}-{REGISTRY_TABLE}-changelog"
+
+
+@dataclass(frozen=True)
+class SessionizerConfig:
+    """Settings of the sessionizer (``QOE_SESSIONIZER_*``, see docs/metrics.md)."""
+
+    inactivity_timeout_s: float = 1800.0  # a view with no beacon for this long is closed
+    ended_grace_s: float = 60.0  # ... or this long after `ended` or a fatal error without view_end
+    flush_interval_s: float = 1.0  # changed views are written at least this often
+    flush_views: int = 2000  # ... or as soon as this many views changed
+    evict_after_s: float = 300.0  # a closed view leaves memory this long after closing
+    late_limit_days: float = 30.0  # later than this after its first beacon, an event is ignored
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionizerConfig:
+        """``settings.sessionizer_<name>`` where the settings have it, the default otherwise."""
+        defaults = cls()
+
+        def setting(name: str) -> float:
+            return float(getattr(settings, f"sessionizer_{name}", getattr(defaults, name)))
+
+        return cls(
+            inactivity_timeout_s=setting("inactivity_timeout_s"),
+            ended_grace_s=setting("ended_grace_s"),
+            flush_interval_s=setting("flush_interval_s"),
+            flush_views=int(setting("flush_views")),
+            evict_after_s=setting("evict_after_s"),
+            # Past the raw-event retention a view's events are gone, so it cannot be folded again.
+            late_limit_days=float(settings.raw_retention_days),
+        )

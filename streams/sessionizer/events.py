@@ -1,0 +1,138 @@
+"""Beacon records as the sessionizer needs them: compact events and the view's dimensions.
+
+Ingest validated every beacon against ``schemas.beacon`` before writing it, so this reads the
+record with orjson and plain lookups instead of validating it again. Only the fields the fold
+uses are kept (``Ev.extra``), which keeps open views small in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
+
+
+class Ev(NamedTuple):
+    seq: int
+    ts: int  # viewer clock, ms since the epoch
+    type: str
+    playhead_ms: int
+    extra: Any = None  # type-specific fields, see ``_extra``
+
+
+@dataclass(frozen=True, slots=True)
+class Dims:
+    """What stays the same through a view: the dimensions users slice by (REFERENCE §2)."""
+
+    cdn: str = ""  # the CDN the view started on; pathway changes move later time slices
+    country: str = ""
+    region: str = ""
+    asn: int = 0
+    device_type: str = ""
+    os: str = ""
+    browser: str = ""
+    player_name: str = ""
+    player_version: str = ""
+    title_id: str = ""
+    title: str = ""
+    stream_type: str = "vod"
+    sdk_name: str = ""
+    sdk_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BeaconIn:
+    """One record of the beacons topic, read."""
+
+    view_id: str
+    viewer_id: str
+    received_at_ms: int
+    clock_offset_ms: int  # server clock − viewer clock, estimated from this beacon
+    dims: Dims
+    events: list[Ev] = field(default_factory=list)
+
+
+class RecordError(ValueError):
+    """A record that is not a beacon record written by ingest."""
+
+
+def _rendition(e: dict[str, Any]) -> tuple[float, int | None, int | None, float | None, float | None, float | None]:
+    return (
+        float(e["bitrate_kbps"]),
+        e.get("width"),
+        e.get("height"),
+        e.get("framerate"),
+        e.get("quality"),
+        e.get("top_bitrate_kbps"),
+    )
+
+
+_EXTRA: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "playback_request": lambda e: bool(e.get("autoplay", False)),
+    "rendition_change": _rendition,
+    "player_resize": lambda e: (int(e["width"]), int(e["height"])),
+    "error": lambda e: (str(e.get("code", "")), bool(e["fatal"]), bool(e.get("business", False))),
+    "view_end": lambda e: str(e.get("reason", "user_exit")),
+    "heartbeat": lambda e: (e.get("dropped_frames"), e.get("total_frames")),
+    "pathway_change": lambda e: str(e["pathway"]),
+}
+
+
+def to_ev(event: dict[str, Any]) -> Ev:
+    """One event as the player sent it → Ev. KeyError/TypeError/ValueError on a malformed event."""
+    kind = str(event["type"])
+    make = _EXTRA.get(kind)
+    extra = make(event) if make else None
+    return Ev(int(event["seq"]), int(event["ts"]), kind, int(event.get("playhead_ms", 0)), extra)
+
+
+def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
+    # The same precedence as the raw-event table: edge geo headers beat what a client claims,
+    # a client's device hints beat user-agent parsing.
+    ctx = beacon.get("context") or {}
+    sdk = beacon.get("sdk") or {}
+    asn = server.get("asn") if server.get("asn") is not None else ctx.get("asn")
+    return Dims(
+        cdn=ctx.get("cdn", ""),
+        country=server.get("country") or ctx.get("country", ""),
+        region=server.get("region") or ctx.get("region", ""),
+        asn=int(asn or 0),
+        device_type=ctx.get("device_type") or server.get("device_type", ""),
+        os=ctx.get("os") or server.get("os", ""),
+        browser=ctx.get("browser") or server.get("browser", ""),
+        player_name=ctx.get("player_name", ""),
+        player_version=ctx.get("player_version", ""),
+        title_id=ctx.get("title_id", ""),
+        title=ctx.get("title", ""),
+        stream_type=ctx.get("stream_type") or "vod",
+        sdk_name=sdk.get("name", ""),
+        sdk_version=sdk.get("version", ""),
+    )
+
+
+def read_record(value: bytes) -> BeaconIn:
+    """A beacons-topic record → BeaconIn; RecordError if it is not what ingest writes."""
+    try:
+        record = orjson.loads(value)
+        server, beacon = record["server"], record["beacon"]
+        received_at = int(server["received_at"])
+        events = [to_ev(e) for e in beacon["events"]]
+        if not events:
+            raise ValueError("no events")
+        # The beacon left the viewer at sent_at (viewer clock) and arrived at received_at (server
+        # clock): the difference is the clock skew plus the network delay. Without sent_at, the
+        # newest event stands in for the send time.
+        sent_at = beacon.get("sent_at")
+        viewer_send = int(sent_at) if sent_at is not None else max(e.ts for e in events)
+        return BeaconIn(
+            view_id=str(beacon["view_id"]),
+            viewer_id=str(beacon["viewer_id"]),
+            received_at_ms=received_at,
+            clock_offset_ms=received_at - viewer_send,
+            dims=_dims(server, beacon),
+            events=events,
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"not a beacon record: {exc!r}"[:300]) from exc

@@ -1,0 +1,310 @@
+"""Reads of the QoE read model: one query layer for ``/v1/stats``, ``/v1/views`` and the dashboards.
+
+Windows are whole minutes of the server's clock ending with the current (partial) minute.
+Without filters, and with one, the per-dimension rollup ``qoe_minute`` answers; with several
+filters (or a breakdown under a filter) the cube ``qoe_minute_cube`` does. Both are filled by the
+same materialized views from the same deltas, so they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from streams.sessionizer.layout import COLUMNS
+from warehouse.stats.metrics import compute
+
+# API dimension name → column of the cube and of ``views``.
+DIMENSIONS: dict[str, str] = {
+    "cdn": "cdn",
+    "country": "country",
+    "asn": "asn",
+    "device_type": "device_type",
+    "player": "player_name",
+    "title": "title_id",
+    "stream_type": "stream_type",
+}
+STEPS: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+MAX_MINUTES = 60 * 24 * 31
+MAX_POINTS = 1500
+
+
+class StatsQueryError(ValueError):
+    """A request the read model cannot answer; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Window:
+    minutes: int
+    end: datetime  # the end of the window (exclusive): the end of the current minute
+
+    @classmethod
+    def last(cls, minutes: int, now: datetime | None = None) -> Window:
+        if not 1 <= minutes <= MAX_MINUTES:
+            raise StatsQueryError(f"minutes must be between 1 and {MAX_MINUTES}, got {minutes}")
+        now = now or datetime.now(UTC)
+        end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return cls(minutes, end)
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(minutes=self.minutes)
+
+    def params(self) -> dict[str, Any]:
+        return {"t0": int(self.start.timestamp()), "t1": int(self.end.timestamp())}
+
+    def describe(self) -> dict[str, Any]:
+        return {"minutes": self.minutes, "from": self.start, "to": self.end}
+
+
+@dataclass(frozen=True)
+class Filters:
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.values) - set(DIMENSIONS))
+        if unknown:
+            raise StatsQueryError(f"unknown filter {unknown[0]!r}; allowed: {sorted(DIMENSIONS)}")
+        asn = self.values.get("asn")
+        if asn is not None and not (asn.isdigit() and int(asn) < 2**32):
+            raise StatsQueryError(f"asn must be a number, got {asn!r}")
+
+    def cube_sql(self, params: dict[str, Any]) -> str:
+        """AND-ed conditions on the cube (or on ``views``) columns, with their parameters."""
+        parts = []
+        for i, (name, value) in enumerate(sorted(self.values.items())):
+            column = DIMENSIONS[name]
+            kind = "UInt32" if name == "asn" else "String"
+            parts.append(f"{column} = {{f{i}:{kind}}}")
+            params[f"f{i}"] = int(value) if name == "asn" else value
+        return " AND ".join(parts) or "1"
+
+
+def _state_columns() -> str:
+    sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
+    return (
+        f"{sums}, quantileTDigestMergeState(vst_digest) AS digest, "
+        "arrayMax(sumForEachMerge(active_samples)) AS concurrent"
+    )
+
+
+def _outer_columns() -> str:
+    sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
+    return f"{sums}, quantilesTDigestMerge(0.5, 0.95)(digest) AS vst, max(concurrent) AS concurrent"
+
+
+def _source(filters: Filters, group: str | None, params: dict[str, Any]) -> tuple[str, str, str]:
+    """(table, WHERE clause, group expression) for a query with these filters, grouped by a dimension."""
+    values = filters.values
+    if not values or (len(values) == 1 and group is None):
+        dimension, value = next(iter(values.items())) if values else ("all", "")
+        if group is not None:
+            dimension = group
+        params.update(dimension=dimension, value=value)
+        where = "dimension = {dimension:String}" + ("" if group else " AND value = {value:String}")
+        return "qoe_minute", where, "value" if group else "''"
+    expression = f"toString({DIMENSIONS[group]})" if group else "''"
+    return "qoe_minute_cube", filters.cube_sql(params), expression
+
+
+def _groups(
+    client: Client, window: Window, filters: Filters, group: str | None, bucket_minutes: int | None = None
+) -> list[dict[str, Any]]:
+    """Sums, VST quantiles and peak concurrency per group (and per time bucket when asked)."""
+    params = window.params()
+    table, where, group_expr = _source(filters, group, params)
+    bucket = f"toStartOfInterval(minute, INTERVAL {int(bucket_minutes)} MINUTE)" if bucket_minutes else "toDateTime(0)"
+    sql = (
+        f"SELECT g, b, {_outer_columns()} FROM ("
+        f" SELECT {group_expr} AS g, {bucket} AS b, minute, {_state_columns()} FROM {table}"
+        f" WHERE {where} AND minute >= toDateTime({{t0:Int64}}) AND minute < toDateTime({{t1:Int64}})"
+        " GROUP BY g, b, minute"
+        ") GROUP BY g, b ORDER BY g, b"
+    )
+    result = client.query(sql, parameters=params)
+    names = result.column_names
+    rows = []
+    for values in result.result_rows:
+        row = dict(zip(names, values, strict=True))
+        p50, p95 = row.pop("vst") or (float("nan"), float("nan"))
+        row.update(vst_p50=float(p50), vst_p95=float(p95))
+        rows.append(row)
+    return rows
+
+
+def _empty_sums() -> dict[str, Any]:
+    return {**dict.fromkeys(COLUMNS, 0.0), "concurrent": 0, "vst_p50": float("nan"), "vst_p95": float("nan")}
+
+
+def overview(client: Client, window: Window, filters: Filters | None = None) -> dict[str, Any]:
+    """Every metric over the window (``metrics.METRICS``), for the views matching the filters."""
+    filters = filters or Filters()
+    rows = _groups(client, window, filters, None)
+    return compute(rows[0] if rows else _empty_sums())
+
+
+def breakdown(
+    client: Client, window: Window, dimension: str, filters: Filters | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Every metric per value of a dimension, most attempts first (then most watch time)."""
+    if dimension not in DIMENSIONS:
+        raise StatsQueryError(f"unknown dimension {dimension!r}; allowed: {sorted(DIMENSIONS)}")
+    filters = filters or Filters()
+    rows = _groups(client, window, filters, dimension)
+    out = [{"value": row["g"], **compute(row)} for row in rows]
+    out.sort(key=lambda r: (-(r["attempts"] or 0), -(r["watch_minutes"] or 0.0), r["value"]))
+    return out[:limit]
+
+
+def timeseries(
+    client: Client, window: Window, metric: str, step: str, filters: Filters | None = None
+) -> list[dict[str, Any]]:
+    """One metric per step over the window; every step is present (None where there is no data)."""
+    from warehouse.stats.metrics import BY_NAME
+
+    if metric not in BY_NAME:
+        raise StatsQueryError(f"unknown metric {metric!r}; allowed: {sorted(BY_NAME)}")
+    if step not in STEPS:
+        raise StatsQueryError(f"unknown step {step!r}; allowed: {list(STEPS)}")
+    size = STEPS[step]
+    if window.minutes % size:
+        raise StatsQueryError(f"minutes ({window.minutes}) must be a multiple of the step ({size} min)")
+    if window.minutes // size > MAX_POINTS:
+        raise StatsQueryError(f"at most {MAX_POINTS} points: raise the step or shorten the window")
+    filters = filters or Filters()
+    by_bucket = {row["b"].replace(tzinfo=UTC): row for row in _groups(client, window, filters, None, size)}
+    points = []
+    start = _floor(window.start, size)
+    for i in range(-(-int((window.end - start).total_seconds()) // (60 * size))):
+        t = start + timedelta(minutes=i * size)
+        row = by_bucket.get(t)
+        value = compute(row)[metric] if row is not None else compute(_empty_sums())[metric]
+        points.append({"t": t, "value": value})
+    return points
+
+
+def _floor(t: datetime, minutes: int) -> datetime:
+    seconds = int(t.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % (minutes * 60), UTC)
+
+
+# --- views --------------------------------------------------------------------------------
+
+_TIME_COLUMNS = ("first_seen_at", "last_received_at", "requested_at", "started_at", "ended_at", "last_event_at")
+_BOOL_COLUMNS = (
+    "closed",
+    "attempt",
+    "played",
+    "autoplay",
+    "ebvs",
+    "short_exit",
+    "vsf",
+    "vsf_business",
+    "vpf",
+    "vpf_business",
+)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _view_select() -> str:
+    times = ", ".join(f"toUnixTimestamp64Milli({c}) AS {c}" for c in _TIME_COLUMNS)
+    return f"SELECT * EXCEPT ({', '.join(_TIME_COLUMNS)}), {times} FROM views"
+
+
+def _view_dict(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    view = dict(zip(names, values, strict=True))
+    for column in _TIME_COLUMNS:
+        view[column] = _iso(view[column])
+    for column in _BOOL_COLUMNS:
+        view[column] = bool(view[column])
+    return view
+
+
+def view(client: Client, view_id: str) -> dict[str, Any] | None:
+    """The latest state of one view, or None."""
+    result = client.query(
+        f"{_view_select()} WHERE view_id = {{view_id:String}} ORDER BY version DESC LIMIT 1",
+        parameters={"view_id": view_id},
+    )
+    if not result.result_rows:
+        return None
+    return _view_dict(result.column_names, result.result_rows[0])
+
+
+def view_events(client: Client, view_id: str, clock_offset_ms: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+    """One view's events in seq order, as the player sent them, plus the server-clock time of each."""
+    rows = client.query(
+        "SELECT attrs, toUnixTimestamp64Milli(received_at) FROM beacon_events WHERE view_id = {view_id:String} "
+        "ORDER BY seq, received_at LIMIT 1 BY seq LIMIT {limit:UInt32}",
+        parameters={"view_id": view_id, "limit": limit},
+    ).result_rows
+    events = []
+    for attrs, received in rows:
+        event = orjson.loads(attrs)
+        event["server_time"] = _iso(int(event["ts"]) + clock_offset_ms)
+        event["received_at"] = _iso(int(received))
+        events.append(event)
+    return events
+
+
+def has_events(client: Client, view_id: str) -> bool:
+    rows = client.query(
+        "SELECT count() FROM beacon_events WHERE view_id = {view_id:String}", parameters={"view_id": view_id}
+    ).result_rows
+    return bool(rows and rows[0][0])
+
+
+def _latest_views_sql(window: Window, filters: Filters, params: dict[str, Any], extra: str = "") -> str:
+    """Latest version of each view that started in the window and matches the filters."""
+    columns = ", ".join(f"argMax({c}, version) AS {c}" for c in (*DIMENSIONS.values(), "vst_ms", "qoe_score"))
+    params.update(window.params())
+    return (
+        f"SELECT view_id, {columns}, argMax(started_at, version) AS started {extra} FROM views "
+        "WHERE started_at >= toDateTime({t0:Int64}) AND started_at < toDateTime({t1:Int64}) GROUP BY view_id "
+        f"HAVING {filters.cube_sql(params)}"
+    )
+
+
+def vst_histogram(
+    client: Client, window: Window, filters: Filters | None = None, bin_ms: int = 250, max_ms: int = 10_000
+) -> list[dict[str, Any]]:
+    """Startup times of the views that started in the window, in ``bin_ms`` bins up to ``max_ms`` (+ overflow)."""
+    filters = filters or Filters()
+    params: dict[str, Any] = {}
+    rows = client.query(
+        f"SELECT vst_ms FROM ({_latest_views_sql(window, filters, params)}) WHERE vst_ms IS NOT NULL", parameters=params
+    ).result_rows
+    values = np.array([float(r[0]) for r in rows], dtype=np.float64)
+    edges = np.arange(0, max_ms + bin_ms, bin_ms, dtype=np.float64)
+    counts, _ = np.histogram(np.minimum(values, max_ms), bins=np.append(edges, np.inf))
+    return [
+        {"from_ms": float(edges[i]), "to_ms": float(edges[i + 1]) if i + 1 < len(edges) else None, "views": int(n)}
+        for i, n in enumerate(counts)
+    ]
+
+
+def recent_views(
+    client: Client, window: Window, filters: Filters | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Views that started in the window, lowest QoE score first: where to look."""
+    filters = filters or Filters()
+    params: dict[str, Any] = {"limit": limit}
+    rows = client.query(
+        f"SELECT view_id, cdn, title_id, qoe_score, toUnixTimestamp64Milli(started) FROM "
+        f"({_latest_views_sql(window, filters, params)}) ORDER BY qoe_score ASC NULLS LAST, started DESC "
+        "LIMIT {limit:UInt32}",
+        parameters=params,
+    ).result_rows
+    return [
+        {"view_id": v, "cdn": cdn, "title": title, "qoe_score": score, "started_at": _iso(int(started))}
+        for v, cdn, title, score, started in rows
+    ]
