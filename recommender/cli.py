@@ -47,7 +47,14 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
         help="MovieLens ratings.csv (userId,movieId,rating,timestamp); default: the bundled ml-latest-small",
     )
     parser.add_argument("--min-rating", type=float, default=4.0, help="ratings at least this are positives")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the train/test and validation splits")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the train/test and validation splits")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("the seed must be a non-negative integer")
+    return value
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:

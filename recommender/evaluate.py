@@ -58,7 +58,9 @@ class EvaluationReport:
 def positive_interactions(ratings: pd.DataFrame, min_rating: float) -> Interactions:
     """Users × the whole rated catalogue, weight 1 where the rating is at least ``min_rating``."""
     catalogue = np.sort(ratings["movieId"].unique())
-    positives = ratings[ratings["rating"] >= min_rating]
+    # A movie rated twice by one viewer counts once, with the latest rating.
+    latest = ratings.sort_values("timestamp", kind="stable").drop_duplicates(["userId", "movieId"], keep="last")
+    positives = latest[latest["rating"] >= min_rating]
     if positives.empty:
         raise MovieLensError(f"no rating is ≥ {min_rating:g}: nothing to learn from")
     return Interactions.from_frame(positives, user="userId", item="movieId", item_ids=catalogue)

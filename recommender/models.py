@@ -94,6 +94,8 @@ class Recommender(ABC):
             raise ValueError("recommend takes one user's row; use score() for many")
         scores = self.score(row)[0]
         banned = [np.asarray(exclude, dtype=np.int64).ravel()] if exclude is not None else []
+        if banned and banned[0].size and (banned[0].min() < 0 or banned[0].max() >= self.n_items):
+            raise ValueError(f"excluded item index out of range 0..{self.n_items - 1}")
         if exclude_seen:
             banned.append(row.indices.astype(np.int64))
         return top_k_row(scores, k, np.concatenate(banned) if banned else None)

@@ -73,3 +73,11 @@ def test_train_swaps_a_model_in(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert trained.info["selection"]["chosen"] == trained.config.to_json()
     assert len(trained.recommend_for_history([100, 101], k=3)) == 3
     assert "is now current" in capsys.readouterr().err
+
+
+def test_a_negative_seed_is_refused_by_the_parser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ratings = write_ratings(tmp_path / "ratings.csv")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["recommender", "evaluate", "--ratings", str(ratings), "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "non-negative" in capsys.readouterr().err

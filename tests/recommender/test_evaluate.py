@@ -4,10 +4,11 @@ import contextlib
 import io
 import json
 
+import pandas as pd
 import pytest
 
 from qoe.cli import main
-from recommender.evaluate import REFERENCE_MODELS, run_evaluation
+from recommender.evaluate import REFERENCE_MODELS, positive_interactions, run_evaluation
 from recommender.movielens import MovieLensError, bundled_dir
 from tests.factories.recommender import ratings_frame
 
@@ -60,3 +61,18 @@ def test_progress_reports_every_step_in_order() -> None:
 def test_a_threshold_nobody_reaches_is_bad_input() -> None:
     with pytest.raises(MovieLensError, match="no rating"):
         run_evaluation(ratings_frame(), min_rating=6)
+
+
+def test_a_movie_rated_twice_counts_once_with_its_latest_rating() -> None:
+    ratings = pd.DataFrame(
+        {
+            "userId": [1, 1, 1, 2],
+            "movieId": [10, 10, 20, 10],
+            "rating": [5.0, 2.0, 4.0, 4.5],
+            "timestamp": pd.to_datetime([2, 1, 3, 4], unit="s", utc=True),
+        }
+    )
+    positives = positive_interactions(ratings, 4.0)
+    assert positives.matrix.toarray().tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    ratings.loc[0, "timestamp"] = pd.Timestamp(0, unit="s", tz="UTC")  # now the 2-star rating is the latest
+    assert positive_interactions(ratings, 4.0).matrix.toarray().tolist() == [[0.0, 1.0], [1.0, 0.0]]

@@ -115,6 +115,8 @@ def test_recommend_excludes_history_and_given_items_and_runs_out_gracefully() ->
     assert sorted(ranked.items.tolist()) == [1, 3]
     assert np.all(np.diff(ranked.scores) <= 0)
     assert 0 in model.recommend(history_row([0], 4), k=4, exclude_seen=False).items.tolist()
+    with pytest.raises(ValueError, match="out of range"):
+        model.recommend(history_row([0], 4), exclude=[4])
 
 
 def test_recommend_works_for_a_history_unseen_in_training() -> None:
