@@ -83,3 +83,17 @@ class Settings(BaseSettings):
     @property
     def embedded_warehouse(self) -> bool:
         return not self.clickhouse_url
+
+
+def settings_table() -> str:
+    """The README's table of every setting, generated so it cannot drift from the model."""
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else ""
+        shown = f"`{default}`" if default != "" else "(empty)"
+        lines.append(f"| `QOE_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table())
