@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -14,7 +15,15 @@ class OrjsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+        options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        return orjson.dumps(content, default=_subclassed_datetime, option=options)
+
+
+def _subclassed_datetime(value: Any) -> str:
+    # orjson renders datetime itself but not its subclasses, such as the pandas Timestamps of query frames.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> OrjsonResponse:
