@@ -10,7 +10,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from ingest import beacons
+from ingest import beacons, cmcd
+from ingest.cors import DEFAULT_ALLOW_ORIGINS, IngestCORS
 from ingest.deps import MetricsDep, SinkDep
 from ingest.gateway import proxy_router
 from ingest.metrics import IngestMetrics
@@ -27,8 +28,14 @@ def create_app(
     upstream: str | None = None,
     routers: Sequence[APIRouter] = (),
     registry: CollectorRegistry | None = None,
+    cors_origins: Sequence[str] = DEFAULT_ALLOW_ORIGINS,
+    cmcd_enabled: bool = True,
 ) -> FastAPI:
-    """Ingest routes, plus ``routers`` served here, plus (last) a proxy of other /v1 paths to ``upstream``."""
+    """Ingest routes, plus ``routers`` served here, plus (last) a proxy of other /v1 paths to ``upstream``.
+
+    ``cors_origins`` may post to the ingest routes from other origins; ``cmcd_enabled=False``
+    answers CMCD reports with 410, which tells players to stop sending them.
+    """
     proxy_client = httpx.AsyncClient(timeout=30.0) if upstream else None
 
     @asynccontextmanager
@@ -48,7 +55,10 @@ def create_app(
     app.state.settings = settings
     app.state.sink = sink
     app.state.metrics = IngestMetrics.create(registry)
+    app.state.cmcd = cmcd.CmcdIngest(enabled=cmcd_enabled)
+    app.add_middleware(IngestCORS, allow_origins=cors_origins)
     app.include_router(beacons.router, tags=["ingest"])
+    app.include_router(cmcd.router, tags=["ingest"])
     app.include_router(_ops_router(), tags=["operations"])
     for router in routers:
         app.include_router(router)

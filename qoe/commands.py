@@ -21,7 +21,14 @@ def register(subparsers: Any) -> None:
     up.set_defaults(handler=_up)
 
     subparsers.add_parser("migrate", help="apply pending warehouse migrations").set_defaults(handler=_migrate)
-    subparsers.add_parser("ingest", help="run the ingest gateway on QOE_API_PORT").set_defaults(handler=_ingest)
+    ingest = subparsers.add_parser("ingest", help="run the ingest gateway on QOE_API_PORT")
+    ingest.add_argument(
+        "--demo-media",
+        choices=("start", "lazy", "off"),
+        default="lazy",
+        help="build the demo's Big Buck Bunny ladder at start, on the first /demo or /media request, or never",
+    )
+    ingest.set_defaults(handler=_ingest)
 
     worker = subparsers.add_parser("worker", help="run the Faust stream worker")
     worker.add_argument("--api", action="store_true", help="also serve the warehouse API (embedded warehouse)")
@@ -73,11 +80,13 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _ingest(_: argparse.Namespace, settings: Settings) -> int:
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from ingest.app import create_app
+    from ingest.demo import MediaLadder, mount_demo
     from ingest.producer import KafkaRecordSink
+    from qoe.media import default_media_dir
 
     _logging()
     # kafka-python acknowledges on its own I/O thread; a short GIL switch interval lets it run
@@ -85,6 +94,7 @@ def _ingest(_: argparse.Namespace, settings: Settings) -> int:
     sys.setswitchinterval(float(os.environ.get("QOE_EXP_SWITCH", "0.005")))
     sink = KafkaRecordSink(settings, require_bootstrap(settings))
     app = create_app(settings, sink, upstream=settings.resolved_internal_api_url())
+    mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
     uvicorn.run(app, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
     return 0
 

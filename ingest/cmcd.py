@@ -1,0 +1,676 @@
+"""``POST /v1/cmcd``: CMCD v2 event-mode reports (CTA-5004-B) turned into our player events.
+
+A player without our SDK, but with CMCD event mode (hls.js ``cmcd.eventTargets``, dash.js,
+Shaka), still yields views and metrics. It POSTs ``Content-Type: application/cmcd`` bodies,
+one CMCD record per line; each line is an HTTP Structured Field dictionary (RFC 9651), parsed
+with ``http_sf``. Records become events of the beacon contract and go to the ``beacons``
+topic as ordinary beacon records (the value shape of ``ingest.beacons.record_value``, with
+``sdk = {"name": "cmcd", "version": <v>}``), keyed by view id. 202 only once Kafka acknowledged.
+
+How a record maps (REFERENCE §5):
+
+- view id = ``sid``; title id = ``cid``; stream type from ``st``; CDN from ``cdn``.
+- viewer id = the custom key ``qoe-viewer`` when the player sends one, else ``cmcd-`` and the
+  first 24 hex digits of SHA-256(sid): deterministic on every replica, one viewer per session,
+  because CMCD carries no viewer identity and we do not fingerprint IP addresses.
+- event ``seq`` = ``sn × 4 + i`` (a record yields at most four events): ``sn`` orders the
+  events of a session and makes a retried report replace itself downstream.
+- ``e=ps`` (play state), read against the states reported since the last ``p``
+  (:func:`state_events`): s → playback_request; p → playback_start after s (after d also
+  playback_request), else stall_end if an r, seek_end if a k, resume if an a or w came since;
+  r → stall_start after the start (every wait, as the browser SDK reports them: the
+  sessionizer leaves out those in seeks); k → seek_start; a, w → pause; e → ended +
+  view_end(ended); q → view_end(user_exit); f → nothing by itself, the ``e`` report sent with
+  it carries the error code; d → nothing.
+- ``e=e`` → error (code = first ``ec``), fatal when ``sta=f``, then view_end(error).
+- ``e=bc`` → rendition_change with ``br``, and ``top_bitrate_kbps`` from ``tb`` when sent.
+  hls.js sends bc at LEVEL_SWITCHING (the decision), our SDK at LEVEL_SWITCHED (the playhead).
+- ``e=rr`` → request_completed (``ttfb``, duration = ``ttlb``, bytes = ``br × d / 8`` when the
+  record has both, else 0 = unknown, as the browser SDK reports it) or request_failed when
+  ``rc`` is 0 or ≥ 400. Its ``ts`` is when the request started, so the event's ``ts`` is
+  ``ts + ttlb``, when the response was received.
+- ``e=t`` → heartbeat with ``bl`` and ``dfa`` when its own ``sta`` is p, r or k.
+- ``abs``/``abe`` → ad_break_start/end; other event types are accepted and ignored.
+
+Every report but a play-state change maps from itself alone. A play-state change needs the
+changes before it, and hls.js posts every record on its own request, so reports of a session
+arrive out of order (we saw a seek's ``k`` and the ``r`` 1 ms after it swap places).
+:class:`PlayStates` keeps the recent play-state reports of each session in this process
+(bounded); a late report remaps the later ones it precedes, whose events then replace theirs
+downstream (same ``seq``). With several ingest replicas and no stickiness, or after a
+restart, a ``p`` with nothing known before it counts as playback_start; the sessionizer
+keeps the first one of a view. A player that reuses one ``sid`` for several contents (an
+hls.js instance loading a second source) restarts ``sn`` at 0 and overwrites its first view.
+
+Answers follow CMCD: 410 tells the player to stop (reporting switched off here), 503 with
+Retry-After means retry, 400 names the line and key that are wrong (and the report goes to
+the dead-letter topic). A report is accepted or refused whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import http_sf
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ingest.beacons import dead_letter, record_value, server_context, unavailable
+from ingest.body import BodyError, media_type
+from ingest.errors import describe
+from ingest.metrics import IngestMetrics
+from ingest.producer import BrokerUnavailableError, RecordSink
+from qoe.http import OrjsonResponse
+from qoe.settings import Settings
+from schemas import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION, Beacon, ErrorDetail, ServerContext
+
+router = APIRouter()
+
+CMCD_CONTENT_TYPES = ("application/cmcd", "text/plain", "")  # text/plain: navigator.sendBeacon
+SEQ_STRIDE = 4  # events per record at most; seq = sn * SEQ_STRIDE + i
+MAX_SN = (2**32 - 1) // SEQ_STRIDE - 1  # seq is a UInt32 in the warehouse
+MAX_TS = 4_102_444_800_000
+VIEWER_KEY = "qoe-viewer"
+MAX_ERRORS_REPORTED = 20
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_GZIP_MAGIC = b"\x1f\x8b"
+_EXAMPLE_REPORT = (
+    'e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=2,sta=s,ts=1700000000000,v=2\n'
+    'br=(2800),cid="bbb",e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=3,sta=p,ts=1700000000450,v=2\n'
+)
+
+# Player states (``sta``).
+STARTING, PLAYING, SEEKING, REBUFFERING, PAUSED = "s", "p", "k", "r", "a"
+WAITING, ENDED, FATAL, QUIT, PRELOADING = "w", "e", "f", "q", "d"
+STATES = frozenset("spkrawefqd")
+_BEFORE_START = frozenset((STARTING, PRELOADING))
+_FINISHED = frozenset((ENDED, FATAL, QUIT))
+_HALTED = frozenset((PAUSED, WAITING))
+_WATCHING = frozenset((PLAYING, REBUFFERING, SEEKING))  # heartbeats only then, like the browser SDK
+
+_OBJECT_KINDS = {"m": "manifest", "i": "init", "k": "key", "o": "other"}  # a, v, av, c, tt: segment
+_STREAM_TYPES = {"v": "vod", "l": "live", "ll": "live"}
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineError:
+    """Why one line of a report was refused."""
+
+    line: int
+    key: str
+    message: str
+
+    def detail(self) -> ErrorDetail:
+        return ErrorDetail(field=f"line {self.line}" + (f": {self.key}" if self.key else ""), message=self.message)
+
+
+class _KeyError(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CmcdRecord:
+    """One event-mode record, with the keys we use, typed and range-checked."""
+
+    line: int
+    event: str  # e
+    sn: int
+    ts: int
+    sid: str
+    version: int  # v
+    state: str | None = None  # sta
+    cid: str | None = None
+    stream_type: str | None = None  # st
+    cdn: str | None = None
+    viewer: str | None = None  # custom key qoe-viewer
+    bitrate_kbps: float | None = None  # br
+    top_bitrate_kbps: float | None = None  # tb
+    buffer_ms: int | None = None  # bl
+    playhead_ms: int | None = None  # pt
+    object_duration_ms: int | None = None  # d
+    object_type: str | None = None  # ot
+    dropped_frames: int | None = None  # dfa
+    response_code: int | None = None  # rc
+    ttfb_ms: int | None = None
+    ttlb_ms: int | None = None
+    url: str | None = None
+    error_codes: tuple[str, ...] = ()  # ec
+
+
+Fields = dict[str, tuple[Any, dict[str, Any]]]
+
+
+def parse_report(text: str) -> tuple[list[CmcdRecord], list[LineError]]:
+    """Every non-empty line as a record, or the errors that refuse it (line numbers from 1)."""
+    records: list[CmcdRecord] = []
+    errors: list[LineError] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            records.append(parse_record(raw, number))
+        except _KeyError as exc:
+            errors.append(LineError(number, exc.key, exc.message))
+    return records, errors
+
+
+def parse_record(line: str, number: int = 1) -> CmcdRecord:
+    """One line: a Structured Field dictionary of CMCD keys. Raises _KeyError naming the key."""
+    try:
+        fields: Fields = http_sf.parse(line.strip().encode(), tltype="dictionary")  # type: ignore[assignment]
+    except http_sf.StructuredFieldError as exc:
+        raise _KeyError(_key_at(line, exc.position), f"not a CMCD dictionary: {exc}") from exc
+    except UnicodeEncodeError as exc:
+        raise _KeyError("", "CMCD records are ASCII; non-ASCII characters must be %-escaped") from exc
+    version = _integer(fields, "v", 1, 1_000)
+    if version is None or version < 2:
+        raise _KeyError("v", "event mode is CMCD version 2: send v=2")
+    record = CmcdRecord(
+        line=number,
+        event=_required(_token(fields, "e"), "e", "every event report needs the event type e"),
+        sn=_required(_integer(fields, "sn", 0, MAX_SN), "sn", "every event report needs the sequence number sn"),
+        ts=_required(_integer(fields, "ts", 0, MAX_TS), "ts", "every event report needs the timestamp ts (ms)"),
+        sid=_required(_identifier(fields, "sid"), "sid", "every event report needs the session id sid"),
+        version=version,
+        state=_state(fields),
+        cid=_string(fields, "cid", 128),
+        stream_type=_token(fields, "st"),
+        cdn=_string(fields, "cdn", 128),
+        viewer=_identifier(fields, VIEWER_KEY),
+        bitrate_kbps=_rate(fields, "br"),
+        top_bitrate_kbps=_rate(fields, "tb"),
+        buffer_ms=_as_int(_number(fields, "bl")),
+        playhead_ms=_integer(fields, "pt", 0, 2**53),
+        object_duration_ms=_as_int(_number(fields, "d")),
+        object_type=_token(fields, "ot"),
+        dropped_frames=_integer(fields, "dfa", 0, 2**53),
+        response_code=_integer(fields, "rc", 0, 599),
+        ttfb_ms=_integer(fields, "ttfb", 0, 2**31),
+        ttlb_ms=_integer(fields, "ttlb", 0, 2**31),
+        url=_string(fields, "url", 4096),
+        error_codes=_strings(fields, "ec"),
+    )
+    # State-change events carry the value they signal (CTA-5004-B); without it they say nothing.
+    if record.event == "ps" and record.state is None:
+        raise _KeyError("sta", "a play-state report (e=ps) needs the state sta")
+    if record.event == "bc" and record.bitrate_kbps is None:
+        raise _KeyError("br", "a bitrate-change report (e=bc) needs the bitrate br")
+    return record
+
+
+def _key_at(line: str, position: int | None) -> str:
+    """The dictionary key whose member holds ``position``: the key the player got wrong."""
+    start = line.rfind(",", 0, position or 0) + 1
+    return line[start:].split("=", 1)[0].split(",", 1)[0].strip()[:32]
+
+
+def _required(value: Any, key: str, message: str) -> Any:
+    if value is None:
+        raise _KeyError(key, message)
+    return value
+
+
+def _bare(fields: Fields, key: str) -> Any:
+    member = fields.get(key)
+    return None if member is None else member[0]
+
+
+def _integer(fields: Fields, key: str, low: int, high: int) -> int | None:
+    value = _bare(fields, key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _KeyError(key, f"must be an integer, got {_shown(value)}")
+    if not low <= value <= high:
+        raise _KeyError(key, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _number(fields: Fields, key: str) -> float | None:
+    """An integer or decimal; for a v2 inner list, the video item (``;v``), else the first."""
+    value = _bare(fields, key)
+    if isinstance(value, list):
+        if not value:
+            return None
+        items: list[tuple[Any, dict[str, Any]]] = value
+        value = next((v for v, params in items if "v" in params or "av" in params), items[0][0])
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise _KeyError(key, f"must be a number or a list of numbers, got {_shown(value)}")
+    if value < 0:
+        raise _KeyError(key, f"must not be negative, got {value}")
+    return float(value)
+
+
+def _rate(fields: Fields, key: str) -> float | None:
+    value = _number(fields, key)
+    if value is not None and not 0 < value <= 1_000_000:
+        raise _KeyError(key, f"must be a bitrate in kbps above 0 and at most 1000000, got {value:g}")
+    return value
+
+
+def _as_int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _string(fields: Fields, key: str, max_length: int) -> str | None:
+    value = _bare(fields, key)
+    if value is None:
+        return None
+    if not isinstance(value, str):  # a Token is not a str: tokens are not strings here
+        raise _KeyError(key, f"must be a quoted string, got {_shown(value)}")
+    if len(value) > max_length:
+        raise _KeyError(key, f"must be at most {max_length} characters, got {len(value)}")
+    return value
+
+
+def _identifier(fields: Fields, key: str) -> str | None:
+    value = _string(fields, key, 64)
+    if value is not None and not _ID.fullmatch(value):
+        raise _KeyError(key, "must be 1-64 characters of A-Z a-z 0-9 _ . : - (a UUID is what CMCD recommends)")
+    return value
+
+
+def _token(fields: Fields, key: str) -> str | None:
+    value = _bare(fields, key)
+    if value is None:
+        return None
+    if not isinstance(value, http_sf.Token | str):  # a quoted string is tolerated
+        raise _KeyError(key, f"must be a token, got {_shown(value)}")
+    return str(value)
+
+
+def _state(fields: Fields) -> str | None:
+    state = _token(fields, "sta")
+    if state is not None and state not in STATES:
+        raise _KeyError("sta", f"unknown player state {state!r}; CMCD v2 defines {', '.join(sorted(STATES))}")
+    return state
+
+
+def _strings(fields: Fields, key: str) -> tuple[str, ...]:
+    value = _bare(fields, key)
+    if value is None:
+        return ()
+    items = [v for v, _ in value] if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise _KeyError(key, "must be a list of strings")
+    return tuple(str(item)[:128] for item in items)
+
+
+def _shown(value: Any) -> str:
+    kind = "boolean" if isinstance(value, bool) else type(value).__name__.lower()
+    return f"{kind} {value!r}"[:80]
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+EventSpec = tuple[str, dict[str, Any]]
+
+
+class PlayStates:
+    """The recent play-state reports (``e=ps``) of each session, bounded in sessions and reports.
+
+    A state change means something only next to the states before it: ``p`` after ``r`` ends a
+    stall, after ``a`` a pause. Reports of one session arrive out of order (hls.js posts each
+    record on its own request; a seek's ``k`` and the ``r`` after it, 1 ms apart, swap places),
+    so a late report makes the later ones it precedes be mapped again.
+    """
+
+    def __init__(self, max_sessions: int = 50_000, per_session: int = 16) -> None:
+        self._sessions: OrderedDict[str, dict[int, CmcdRecord]] = OrderedDict()
+        self._max_sessions = max_sessions
+        self._per_session = per_session
+
+    def remember(self, record: CmcdRecord) -> None:
+        reports = self._sessions.setdefault(record.sid, {})
+        self._sessions.move_to_end(record.sid)
+        reports[record.sn] = record
+        if len(reports) > self._per_session:
+            del reports[min(reports)]
+        while len(self._sessions) > self._max_sessions:
+            self._sessions.popitem(last=False)
+
+    def from_sn(self, sid: str, sn: int) -> list[CmcdRecord]:
+        """The session's remembered reports from ``sn`` on, in order."""
+        reports = self._sessions.get(sid, {})
+        return [reports[n] for n in sorted(reports) if n >= sn]
+
+    def window(self, sid: str, sn: int) -> tuple[list[str], str | None]:
+        """States reported before ``sn`` back to the last playing or finished one (latest first), and that one.
+
+        ``None`` as the second item: no playing or finished state is known before ``sn``.
+        """
+        reports = self._sessions.get(sid, {})
+        since: list[str] = []
+        for n in sorted((n for n in reports if n < sn), reverse=True):
+            state = reports[n].state or ""
+            if state == PLAYING or state in _FINISHED:
+                return since, state
+            since.append(state)
+        return since, None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def _closing(since: Sequence[str]) -> list[EventSpec]:
+    """What a return to playing (or the end) closes: a stall, a seek."""
+    return [(kind, {}) for state, kind in ((REBUFFERING, "stall_end"), (SEEKING, "seek_end")) if state in since]
+
+
+def state_events(record: CmcdRecord, since: Sequence[str], boundary: str | None) -> list[EventSpec]:
+    """Events of the play-state report ``record``, given the states reported since the last playing one.
+
+    ``since`` lists the states between the last ``p`` (or finished state), ``boundary``, and this
+    report, latest first; ``boundary`` is None when no ``p`` is known before it. Every wait after
+    the start is a stall_start, like the browser SDK reports waits; the sessionizer leaves out
+    those inside seeks (REFERENCE §1).
+    """
+    new = record.state
+    if boundary in _FINISHED:
+        return []  # a finished session stays finished
+    started = boundary == PLAYING or not (STARTING in since or PRELOADING in since)
+    if new == STARTING:
+        return [("playback_request", {"autoplay": False})]
+    if new == PLAYING:
+        return _to_playing(since, started)
+    if new == REBUFFERING:
+        return [("stall_start", {"buffer_ms": record.buffer_ms})] if started else []  # startup is no stall
+    if new == SEEKING:
+        return [("seek_start", {})]
+    if new in _HALTED:
+        return [] if since[:1] and since[0] in _HALTED else [("pause", {})]
+    if new == ENDED:
+        return [*_closing(since), ("ended", {}), ("view_end", {"reason": "ended"})]
+    if new == QUIT:
+        return [*_closing(since), ("view_end", {"reason": "user_exit"})]
+    if new == FATAL:
+        # The f state carries no error code; the e report sent with it does (hls.js sends both).
+        return _error(record, fatal=True) if record.error_codes else []
+    return []  # d: preloading is no play intent yet
+
+
+def _to_playing(since: Sequence[str], started: bool) -> list[EventSpec]:
+    if started:
+        resumed: list[EventSpec] = [("resume", {})] if any(state in _HALTED for state in since) else []
+        return [*_closing(since), *resumed]
+    if STARTING in since:
+        return [("playback_start", {})]
+    return [("playback_request", {"autoplay": False}), ("playback_start", {})]  # play intent never sent as s
+
+
+def _error(record: CmcdRecord, fatal: bool) -> list[EventSpec]:
+    code = record.error_codes[0] if record.error_codes else "CMCD_ERROR"
+    error: EventSpec = ("error", {"code": code, "message": " ".join(record.error_codes)[:1024], "fatal": fatal})
+    return [error, ("view_end", {"reason": "error"})] if fatal else [error]
+
+
+def _request_events(record: CmcdRecord) -> list[EventSpec]:
+    kind = _request_kind(record)
+    status = record.response_code if record.response_code is not None else 200
+    cdn = {"cdn": record.cdn} if record.cdn else {}
+    if status == 0 or status >= 400:
+        return [("request_failed", {"kind": kind, "status": status, **cdn})]
+    size = 0  # unknown: CMCD reports no byte count
+    if record.bitrate_kbps is not None and record.object_duration_ms is not None:
+        size = round(record.bitrate_kbps * record.object_duration_ms / 8)  # kbps × ms / 8 = bytes
+    fields = {"kind": kind, "bytes": size, "duration_ms": record.ttlb_ms or 0, "ttfb_ms": record.ttfb_ms}
+    return [("request_completed", {**fields, "status": max(100, status), **cdn})]
+
+
+def _request_kind(record: CmcdRecord) -> str:
+    if record.object_type is not None:
+        return _OBJECT_KINDS.get(record.object_type, "segment")
+    path = (record.url or "").split("?", 1)[0].lower()
+    if path.endswith((".m3u8", ".mpd")):
+        return "manifest"
+    return "init" if "init" in path.rsplit("/", 1)[-1] else "segment"
+
+
+def record_events(record: CmcdRecord) -> list[EventSpec]:
+    """The events a report other than a play-state change stands for: a function of the report alone.
+
+    Its own ``sta`` is the player's state when it was made, which is all a heartbeat or an error needs.
+    """
+    if record.event == "e":
+        return _error(record, fatal=record.state == FATAL)
+    if record.event == "bc" and record.bitrate_kbps is not None:
+        return [
+            ("rendition_change", {"bitrate_kbps": record.bitrate_kbps, "top_bitrate_kbps": record.top_bitrate_kbps})
+        ]
+    if record.event == "rr":
+        return _request_events(record)
+    if record.event == "t" and record.state in _WATCHING:
+        return [("heartbeat", {"buffer_ms": record.buffer_ms, "dropped_frames": record.dropped_frames})]
+    ad_break = {"abs": "ad_break_start", "abe": "ad_break_end"}.get(record.event)
+    return [(ad_break, {})] if ad_break else []
+
+
+def _event_json(record: CmcdRecord, index: int, spec: EventSpec) -> dict[str, Any]:
+    kind, extra = spec
+    happened = record.ts + (record.ttlb_ms or 0) if record.event == "rr" else record.ts
+    return {
+        "type": kind,
+        "ts": min(happened, MAX_TS),
+        "playhead_ms": record.playhead_ms or 0,
+        "seq": record.sn * SEQ_STRIDE + index,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+
+
+# --- beacons -----------------------------------------------------------------------------
+
+
+@dataclass
+class SessionReport:
+    """The records of one session in one report, and the beacon events they (and the reports they precede) give."""
+
+    sid: str
+    records: list[CmcdRecord]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def map_report(records: Iterable[CmcdRecord], states: PlayStates) -> list[SessionReport]:
+    """Groups records by session and maps them; play-state reports also remap the later ones they precede.
+
+    A remapped report gives the same ``seq`` again, so downstream its events replace the earlier ones.
+    """
+    sessions: dict[str, SessionReport] = {}
+    for record in sorted(records, key=lambda r: (r.sid, r.sn)):
+        sessions.setdefault(record.sid, SessionReport(record.sid, [])).records.append(record)
+    for session in sessions.values():
+        changes = [r for r in session.records if r.event == "ps"]
+        for record in changes:
+            states.remember(record)
+        mapped = {r.sn: r for r in session.records if r.event != "ps"}
+        if changes:
+            mapped.update((r.sn, r) for r in states.from_sn(session.sid, changes[0].sn))
+        for sn in sorted(mapped):
+            session.events += _events_of(mapped[sn], states)
+    return list(sessions.values())
+
+
+def _events_of(record: CmcdRecord, states: PlayStates) -> list[dict[str, Any]]:
+    specs = (
+        state_events(record, *states.window(record.sid, record.sn)) if record.event == "ps" else record_events(record)
+    )
+    return [_event_json(record, i, spec) for i, spec in enumerate(specs)]
+
+
+def derived_viewer_id(sid: str) -> str:
+    """CMCD has no viewer id: one viewer per session, the same on every replica."""
+    return "cmcd-" + hashlib.sha256(sid.encode()).hexdigest()[:24]
+
+
+def _first(records: Sequence[CmcdRecord], read: Callable[[CmcdRecord], str | None]) -> str | None:
+    return next((value for value in map(read, records) if value), None)
+
+
+def session_beacons(session: SessionReport) -> list[Beacon]:
+    """The session's events as beacons of at most MAX_EVENTS_PER_BEACON events (none if no events)."""
+    records = session.records
+    context: dict[str, Any] = {"title_id": _first(records, lambda r: r.cid) or ""}
+    stream_type = _first(records, lambda r: r.stream_type)
+    if stream_type in _STREAM_TYPES:
+        context["stream_type"] = _STREAM_TYPES[stream_type]
+    context["cdn"] = _first(records, lambda r: r.cdn) or ""
+    viewer = _first(records, lambda r: r.viewer) or derived_viewer_id(session.sid)
+    sdk = {"name": "cmcd", "version": str(records[0].version)}
+    beacons = []
+    for start in range(0, len(session.events), MAX_EVENTS_PER_BEACON):
+        chunk = session.events[start : start + MAX_EVENTS_PER_BEACON]
+        body = {
+            "version": SCHEMA_VERSION,
+            "view_id": session.sid,
+            "viewer_id": viewer,
+            "batch_seq": chunk[0]["seq"] // SEQ_STRIDE,
+            "sdk": sdk,
+            "context": context,
+            "events": chunk,
+        }
+        beacons.append(Beacon.model_validate(body))
+    return beacons
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+@dataclass
+class CmcdIngest:
+    """The route's configuration and memory, kept on ``app.state.cmcd``."""
+
+    enabled: bool = True
+    states: PlayStates = field(default_factory=PlayStates)
+
+
+async def read_report(request: Request, max_bytes: int) -> bytes:
+    """The decoded body: 415 for other content types, 413 past ``max_bytes``, 400 when empty or bad gzip."""
+    kind = media_type(request)
+    if kind not in CMCD_CONTENT_TYPES:
+        raise BodyError(415, f"unsupported content type {kind!r}; send application/cmcd")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyError(413, f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise BodyError(413, f"body exceeds the limit of {max_bytes} bytes", bytes(raw[:4096]))
+    body = bytes(raw)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip") or body.startswith(_GZIP_MAGIC):
+        body = _gunzip(body, max_bytes)
+    elif encoding not in ("", "identity"):
+        raise BodyError(415, f"unsupported content encoding {encoding!r}; send gzip or none", body)
+    if not body.strip():
+        raise BodyError(400, "empty body: send one CMCD record per line")
+    return body
+
+
+def _gunzip(raw: bytes, max_bytes: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(raw, max_bytes + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}", raw[:4096]) from exc
+    if len(out) > max_bytes or decompressor.unconsumed_tail:
+        raise BodyError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", raw[:4096])
+    if not decompressor.eof:
+        raise BodyError(400, "body is truncated gzip", raw[:4096])
+    return out
+
+
+@router.post(
+    "/v1/cmcd",
+    status_code=202,
+    summary="CMCD v2 event-mode reports (application/cmcd, one record per line)",
+    responses={
+        202: {"description": "Stored: Kafka acknowledged every view's record."},
+        400: {"description": "A line is not a CMCD record; the answer names the line and key."},
+        410: {"description": "CMCD reporting is switched off here: the player should stop sending."},
+        413: {"description": "Body too large."},
+        415: {"description": "Unsupported content type or encoding."},
+        503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/cmcd": {"schema": {"type": "string"}, "example": _EXAMPLE_REPORT}},
+        }
+    },
+)
+async def post_cmcd(request: Request) -> Response:
+    state = request.app.state
+    started = time.perf_counter()
+    outcome, response = await _handle(request, state.settings, state.sink, state.cmcd)
+    metrics: IngestMetrics = state.metrics
+    metrics.outcome("cmcd", outcome).inc()
+    metrics.latency_of("cmcd").observe(time.perf_counter() - started)
+    return response
+
+
+async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: CmcdIngest) -> tuple[str, Response]:
+    if not cmcd.enabled:
+        return "refused", OrjsonResponse({"detail": "CMCD reporting is switched off on this server"}, status_code=410)
+    received_at = int(time.time() * 1000)
+    raw = b""
+    try:
+        raw = await read_report(request, settings.max_body_bytes)
+        records, errors = parse_report(raw.decode("utf-8"))
+    except BodyError as exc:
+        await dead_letter(sink, settings, request, exc.status, exc.reason, exc.raw or raw)
+        return "refused", OrjsonResponse({"detail": exc.reason}, status_code=exc.status)
+    except UnicodeDecodeError as exc:
+        errors, records = [LineError(raw[: exc.start].count(b"\n") + 1, "", "the line is not UTF-8 text")], []
+    if errors:
+        return "refused", await _refuse(request, settings, sink, raw, errors)
+    try:
+        beacons = [b for session in map_report(records, cmcd.states) for b in session_beacons(session)]
+    except ValidationError as exc:  # the parser checks ranges first; this is the contract's last word
+        return "refused", await _refuse(request, settings, sink, raw, [], describe(exc))
+    try:
+        server = server_context(request, received_at)
+        await asyncio.gather(
+            *(sink.send(settings.topic_beacons, b.view_id.encode(), _value(server, b)) for b in beacons)
+        )
+    except BrokerUnavailableError as exc:
+        return "unavailable", unavailable(settings, str(exc))
+    events = sum(len(b.events) for b in beacons)
+    request.app.state.metrics.events_of("cmcd").inc(events)
+    return "accepted", OrjsonResponse({"accepted_records": len(records), "accepted_events": events}, status_code=202)
+
+
+def _value(server: ServerContext, beacon: Beacon) -> bytes:
+    return record_value(server, beacon.model_dump_json(exclude_none=True).encode())
+
+
+async def _refuse(
+    request: Request,
+    settings: Settings,
+    sink: RecordSink,
+    raw: bytes,
+    errors: Sequence[LineError],
+    details: Sequence[ErrorDetail] = (),
+) -> Response:
+    shown = [e.detail() for e in errors[:MAX_ERRORS_REPORTED]] + list(details)
+    reason = "; ".join(f"{d.field}: {d.message}" for d in shown)
+    await dead_letter(sink, settings, request, 400, reason, raw, shown)
+    content = {"detail": [d.model_dump() for d in shown], "reason": reason, "refused_lines": len(errors)}
+    return OrjsonResponse(content, status_code=400)
