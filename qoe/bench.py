@@ -24,6 +24,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "streams.scoring.bench",
     "delivery.bench",
     "qoe_sim.bench",
+    "recommender.bench",
 )
 
 
