@@ -404,11 +404,12 @@ class Sessionizer:
         if session.closed:
             if session.closed_since is None:
                 session.closed_since = time.monotonic()
-            # A late event folds a closed view again from the warehouse: its cells can go.
+            # Any later event folds a closed view again against its ledger: its cells can go.
             session.fold.buckets.clear()
             session.fold.samples.clear()
             session.emitted.clear()
             session.emitted_samples.clear()
+            session.refold = True
             if self.registry is not None and session.registered_open:
                 self.registry.closed(view_id, partition)
             session.registered_open = False

@@ -115,8 +115,10 @@ def qoe_input(fold: ViewFold, out: Outcome) -> dict[str, Any] | None:
     business exception are left out; a view that never played must have exited or failed
     before start, so an open view that has not started yet has no score.
     """
-    if not out.attempt or out.vsf_business or out.vpf_business or (not out.played and not out.closed):
+    if not out.attempt or out.vsf_business or out.vpf_business:
         return None
+    if not out.played and not out.closed and not out.vsf:
+        return None  # still starting: neither an exit nor a failure yet
     t = fold.totals
     # Only when every played rendition carried one: a partial average would be biased (docs/qoe-score.md).
     quality = _ratio(fold.quality_ms, fold.quality_weight_ms) if fold.quality_missing_ms == 0 else None

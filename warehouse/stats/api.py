@@ -210,10 +210,12 @@ def timeseries(
 ) -> OrjsonResponse:
     window = Window.last(minutes)
     points = queries.timeseries(client, window, metric, step, selected)
+    if step in STEPS:
+        window = window.aligned(STEPS[step])
     return OrjsonResponse(
         {
             "metric": metric,
-            "unit": BY_NAME[metric].unit,
+            "unit": BY_NAME[metric].unit if metric in BY_NAME else "",
             "step": step,
             "window": window.describe(),
             "filters": dict(selected.values),

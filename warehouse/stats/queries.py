@@ -45,12 +45,16 @@ class Window:
     end: datetime  # the end of the window (exclusive): the end of the current minute
 
     @classmethod
-    def last(cls, minutes: int, now: datetime | None = None) -> Window:
+    def last(cls, minutes: int, now: datetime | None = None, step_minutes: int = 1) -> Window:
+        """The last ``minutes`` up to the end of the current step (of ``step_minutes``, aligned)."""
         if not 1 <= minutes <= MAX_MINUTES:
             raise StatsQueryError(f"minutes must be between 1 and {MAX_MINUTES}, got {minutes}")
         now = now or datetime.now(UTC)
-        end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        return cls(minutes, end)
+        return cls(minutes, _floor(now, step_minutes) + timedelta(minutes=step_minutes))
+
+    def aligned(self, step_minutes: int) -> Window:
+        """The same length, ending at the end of the step that holds this window's last minute."""
+        return Window.last(self.minutes, self.end - timedelta(minutes=1), step_minutes)
 
     @property
     def start(self) -> datetime:
@@ -165,7 +169,8 @@ def breakdown(
 def timeseries(
     client: Client, window: Window, metric: str, step: str, filters: Filters | None = None
 ) -> list[dict[str, Any]]:
-    """One metric per step over the window; every step is present (None where there is no data)."""
+    """One metric per step; the window is moved to end with the current step, so every point is a
+    whole step (the last one still filling). Every step is present (None where there is no data)."""
     from warehouse.stats.metrics import BY_NAME
 
     if metric not in BY_NAME:
@@ -178,11 +183,11 @@ def timeseries(
     if window.minutes // size > MAX_POINTS:
         raise StatsQueryError(f"at most {MAX_POINTS} points: raise the step or shorten the window")
     filters = filters or Filters()
+    window = window.aligned(size)
     by_bucket = {row["b"].replace(tzinfo=UTC): row for row in _groups(client, window, filters, None, size)}
     points = []
-    start = _floor(window.start, size)
-    for i in range(-(-int((window.end - start).total_seconds()) // (60 * size))):
-        t = start + timedelta(minutes=i * size)
+    for i in range(window.minutes // size):
+        t = window.start + timedelta(minutes=i * size)
         row = by_bucket.get(t)
         value = compute(row)[metric] if row is not None else compute(_empty_sums())[metric]
         points.append({"t": t, "value": value})
