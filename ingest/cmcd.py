@@ -175,7 +175,8 @@ def parse_record(line: str, number: int = 1) -> CmcdRecord:
     try:
         fields: Fields = http_sf.parse(line.strip().encode(), tltype="dictionary")  # type: ignore[assignment]
     except http_sf.StructuredFieldError as exc:
-        raise _KeyError(_key_at(line, exc.position), f"not a CMCD dictionary: {exc}") from exc
+        key = exc.context or _key_at(line, exc.position)  # the parser names the key when it knows it
+        raise _KeyError(key, f"not a CMCD dictionary: {exc}") from exc
     except UnicodeEncodeError as exc:
         raise _KeyError("", "CMCD records are ASCII; non-ASCII characters must be %-escaped") from exc
     version = _integer(fields, "v", 1, 1_000)
@@ -386,13 +387,13 @@ def state_events(record: CmcdRecord, since: Sequence[str], boundary: str | None)
     new = record.state
     if boundary in _FINISHED:
         return []  # a finished session stays finished
-    started = boundary == PLAYING or not (STARTING in since or PRELOADING in since)
+    in_startup = boundary is None and (STARTING in since or PRELOADING in since)
     if new == STARTING:
         return [("playback_request", {"autoplay": False})]
     if new == PLAYING:
-        return _to_playing(since, started)
+        return _to_playing(since, boundary, in_startup)
     if new == REBUFFERING:
-        return [("stall_start", {"buffer_ms": record.buffer_ms})] if started else []  # startup is no stall
+        return [] if in_startup else [("stall_start", {"buffer_ms": record.buffer_ms})]  # startup is no stall
     if new == SEEKING:
         return [("seek_start", {})]
     if new in _HALTED:
@@ -407,13 +408,13 @@ def state_events(record: CmcdRecord, since: Sequence[str], boundary: str | None)
     return []  # d: preloading is no play intent yet
 
 
-def _to_playing(since: Sequence[str], started: bool) -> list[EventSpec]:
-    if started:
-        resumed: list[EventSpec] = [("resume", {})] if any(state in _HALTED for state in since) else []
-        return [*_closing(since), *resumed]
-    if STARTING in since:
-        return [("playback_start", {})]
-    return [("playback_request", {"autoplay": False}), ("playback_start", {})]  # play intent never sent as s
+def _to_playing(since: Sequence[str], boundary: str | None, in_startup: bool) -> list[EventSpec]:
+    if in_startup and STARTING not in since:
+        return [("playback_request", {"autoplay": False}), ("playback_start", {})]  # intent never sent as s
+    if in_startup or (boundary is None and not since):
+        return [("playback_start", {})]  # after s; or nothing known here (another replica saw the s)
+    resumed: list[EventSpec] = [("resume", {})] if any(state in _HALTED for state in since) else []
+    return [*_closing(since), *resumed]
 
 
 def _error(record: CmcdRecord, fatal: bool) -> list[EventSpec]:
