@@ -126,3 +126,84 @@ class FakeDemandSource:
             raise self.fail_with
         minutes = pd.to_datetime(self.frame["minute"], utc=True)
         return self.frame[(minutes >= since) & (minutes < until)]
+
+
+# --- live scores: beacons as ingest writes them ----------------------------------------------
+
+
+T0_MS = int(T0.timestamp() * 1000)
+
+
+class BeaconWriter:
+    """Beacons of one view, with seq numbers and a fixed clock offset, as ingest records them."""
+
+    def __init__(
+        self,
+        view_id: str = "v1",
+        *,
+        cdn: str = "cdn-a",
+        country: str = "NO",
+        asn: int | None = 2119,
+        device_type: str = "phone",
+        stream_type: str = "live",
+        clock_offset_ms: int = 0,
+    ) -> None:
+        self.view_id = view_id
+        self.context = {"cdn": cdn, "country": country, "device_type": device_type, "stream_type": stream_type}
+        if asn is not None:
+            self.context["asn"] = asn
+        self.offset = clock_offset_ms
+        self.seq = 0
+
+    def event(self, event_type: str, at_ms: int, **fields: Any) -> dict[str, Any]:
+        event = {"type": event_type, "ts": T0_MS + at_ms, "seq": self.seq, "playhead_ms": 0, **fields}
+        self.seq += 1
+        return event
+
+    def beacon(self, *events: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(beacon, server context); sent when its last event happened, received ``offset`` later."""
+        sent = max(e["ts"] for e in events)
+        beacon = {
+            "version": 1,
+            "view_id": self.view_id,
+            "viewer_id": "viewer-" + self.view_id,
+            "batch_seq": 0,
+            "sent_at": sent,
+            "sdk": {"name": "test", "version": "0"},
+            "context": self.context,
+            "events": list(events),
+        }
+        return beacon, {"received_at": sent + self.offset}
+
+    def record(self, *events: dict[str, Any]) -> bytes:
+        import orjson
+
+        beacon, server = self.beacon(*events)
+        return orjson.dumps({"server": server, "beacon": beacon})
+
+
+def played_view(
+    writer: BeaconWriter,
+    *,
+    start_ms: int = 0,
+    startup_ms: int = 1000,
+    watch_ms: int = 20_000,
+    bitrate_kbps: float = 3000.0,
+    stall_ms: int = 0,
+    throughput_kbps: float | None = None,
+) -> list[dict[str, Any]]:
+    """A view that starts, plays (with one stall in the middle when ``stall_ms``) and reports."""
+    w, t = writer, start_ms
+    events = [w.event("playback_request", t), w.event("rendition_change", t + startup_ms, bitrate_kbps=bitrate_kbps)]
+    events.append(w.event("playback_start", t + startup_ms))
+    if throughput_kbps is not None:
+        duration = 1000
+        events.append(
+            w.event("request_completed", t + startup_ms + 500, bytes=int(throughput_kbps * duration / 8),
+                    duration_ms=duration, kind="segment", cdn=w.context["cdn"])
+        )  # fmt: skip
+    middle = t + startup_ms + watch_ms // 2
+    if stall_ms:
+        events += [w.event("stall_start", middle), w.event("stall_end", middle + stall_ms)]
+    events.append(w.event("heartbeat", t + startup_ms + watch_ms + stall_ms))
+    return events

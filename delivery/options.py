@@ -1,0 +1,49 @@
+"""Delivery's settings, read from the platform's :class:`~qoe.settings.Settings` where they exist.
+
+The settings below are proposed for ``qoe/settings.py`` (docs/steering.md, docs/autoscaling.md).
+Until a field is there, its default here applies, so every entrypoint can already pass the
+platform settings object and pick up each field the day it is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from qoe.settings import Settings
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    topic_cdn_scores: str = "cdn-scores"  # compacted: latest figure per cdn|group
+    topic_steering_decisions: str = "steering-decisions"  # priority changes, for ClickHouse
+    steering_pathways: str = "cdn-a,cdn-b,cdn-c"  # every pathway, in the safe default order
+    steering_ttl_s: int = 20  # steering manifest TTL
+    steering_min_views: int = 30  # fewer scored views and a figure is not trusted
+    steering_max_age_s: float = 180.0  # older figures are stale
+    steering_switch_margin: float = 3.0  # QoE points a challenger must lead by …
+    steering_switch_hold_s: float = 60.0  # … for this long
+    steering_emergency_margin: float = 20.0  # a lead this large switches at once
+    steering_explore_rate: float = 0.05  # share of steering requests that explore
+    steering_instance: str = "gateway"  # names this replica in the decision log
+    steering_score_window_s: int = 30  # the live figures cover this many seconds of activity
+    steering_score_tick_s: float = 2.0  # the score agent publishes this often
+    steering_score_min_views: int = 5  # the agent publishes figures from this many scored views
+    autoscaling_provision_minutes: int = 3
+    autoscaling_stabilisation_s: float = 180.0
+    autoscaling_max_data_age_s: float = 600.0
+    autoscaling_headroom: float = 0.25
+    autoscaling_edge_gbps_per_replica: float = 20.0
+    autoscaling_origin_rps_per_replica: float = 400.0
+    autoscaling_ingest_beacons_per_replica: float = 1500.0
+    autoscaling_worker_events_per_replica: float = 50_000.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryOptions:
+        """The settings' values for the fields it has, defaults for the rest, then ``overrides``."""
+        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
+        return cls(**{**values, **overrides})
+
+    @property
+    def pathways(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.steering_pathways.split(",") if p.strip())
