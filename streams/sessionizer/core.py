@@ -293,6 +293,9 @@ class Sessionizer:
         writes = self._rows(ready)
         for session in ready:
             self._after_write(session)
+        rebuilt = sum(1 for v in plan.lookup if v in loaded.known)
+        if rebuilt:  # a restart, a rebalance or a late event for a view no longer in memory
+            log.warning("sessionizer: rebuilt %d views from the warehouse (events and ledger)", rebuilt)
         self.stats.flushes += 1
         self.stats.views_written += len(writes.views)
         self.stats.deltas_written += len(writes.deltas)
