@@ -6,6 +6,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
+from delivery.warehouse_api import delivery_warehouse_router
 from qoe.http import OrjsonResponse
 from qoe.settings import Settings
 from warehouse import api as events_api
@@ -13,7 +14,7 @@ from warehouse.stats import api as stats_api
 
 
 def warehouse_routers() -> list[APIRouter]:
-    return [events_api.router, stats_api.router]
+    return [events_api.router, stats_api.router, delivery_warehouse_router()]
 
 
 def create_api(settings: Settings, client: Client, registry: CollectorRegistry | None = None) -> FastAPI:

@@ -83,6 +83,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from delivery.gateway import mount_delivery
     from ingest.app import create_app
     from ingest.demo import MediaLadder, mount_demo
     from ingest.producer import KafkaRecordSink
@@ -95,6 +96,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     sink = KafkaRecordSink(settings, require_bootstrap(settings))
     app = create_app(settings, sink, upstream=settings.resolved_internal_api_url())
     mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
+    mount_delivery(app, settings, require_bootstrap(settings))
     uvicorn.run(app, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 import faust
 from clickhouse_connect.driver.client import Client
 
+from delivery.streams import add_delivery_agents
 from qoe.settings import Settings
 from schemas import DeadLetter
 from streams.sessionizer.agent import add_sessionizer
@@ -56,6 +57,7 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
     )
     add_raw_sink(app, ctx)
     add_sessionizer(app, ctx)
+    add_delivery_agents(app, settings, ctx.warehouse)
     return app
 
 

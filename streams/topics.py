@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from delivery.topics import delivery_topics
 from qoe.settings import Settings
 from streams.sessionizer.config import registry_topic
 
@@ -27,6 +28,7 @@ def platform_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_dead_letter, 1, {"retention.ms": retention_ms}),
         # Faust may not declare topics (topic_allow_declare=False): the sessionizer's table changelog.
         TopicSpec(registry_topic(settings.faust_app_id), settings.topic_partitions),
+        *delivery_topics(settings),
     ]
 
 

@@ -28,7 +28,7 @@ from delivery.steering.manifest import (
     parse_query,
 )
 from delivery.steering.policy import Decision
-from delivery.steering.scores import STREAM_TYPES, Group, device_class
+from delivery.steering.scores import STREAM_TYPES, CdnScore, Group, device_class
 from delivery.steering.service import SteeringService
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,50 @@ def steering_router(
         except SteeringQueryError as exc:
             return _error(exc.status_code, str(exc))
         return _json(decision_json(service.steer(group, explore=False)))
+
+    return router
+
+
+def score_json(score: CdnScore) -> dict[str, Any]:
+    return {
+        "cdn": score.cdn,
+        "group": score.group.key,
+        "views": score.views,
+        "rebuffering_ratio": score.rebuffering_ratio,
+        "vst_p50_ms": score.vst_p50_ms,
+        "failure_rate": score.failure_rate,
+        "avg_bitrate_kbps": score.avg_bitrate_kbps,
+        "qoe_score": score.qoe_score,
+        "window_end": score.window_end.isoformat(),
+        "window_s": score.window_s,
+    }
+
+
+def state_router(
+    get_service: Callable[..., SteeringService] = service_from_app_state,
+) -> APIRouter:
+    """What this replica knows, for dashboards and operators: the board and each group's order."""
+    router = APIRouter(prefix="/v1/steering", tags=["steering"])
+    service_dependency = Depends(get_service)
+
+    @router.get("/scores", summary="the live CDN figures on this replica's board")
+    async def scores(service: Annotated[SteeringService, service_dependency]) -> Response:
+        board = sorted(service.board, key=lambda s: (s.group.key, s.cdn))
+        return _json({"scores": [score_json(score) for score in board], "rejected": service.board.rejected})
+
+    @router.get("/groups", summary="each group's current pathway priority on this replica")
+    async def groups(service: Annotated[SteeringService, service_dependency]) -> Response:
+        rows = [
+            {
+                "group": group.key,
+                "priority": list(state.priority),
+                "version": state.version,
+                "changed_at": state.changed_at.isoformat() if state.changed_at else None,
+                "challenger": state.challenger,
+            }
+            for group, state in service.group_states()
+        ]
+        return _json({"instance": service.instance, "groups": rows})
 
     return router
 

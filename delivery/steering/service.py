@@ -166,6 +166,11 @@ class SteeringService:
     def group_state(self, group: Group) -> GroupState:
         return self._states.get(group, GroupState())
 
+    def group_states(self) -> list[tuple[Group, GroupState]]:
+        """Every group this replica has decided for, most recently asked last."""
+        with self._lock:
+            return list(self._states.items())
+
     def steer(
         self,
         group: Group,

@@ -147,8 +147,10 @@ class BeaconWriter:
         device_type: str = "phone",
         stream_type: str = "live",
         clock_offset_ms: int = 0,
+        base_ms: int = T0_MS,
     ) -> None:
         self.view_id = view_id
+        self.base_ms = base_ms
         self.context = {"cdn": cdn, "country": country, "device_type": device_type, "stream_type": stream_type}
         if asn is not None:
             self.context["asn"] = asn
@@ -156,7 +158,7 @@ class BeaconWriter:
         self.seq = 0
 
     def event(self, event_type: str, at_ms: int, **fields: Any) -> dict[str, Any]:
-        event = {"type": event_type, "ts": T0_MS + at_ms, "seq": self.seq, "playhead_ms": 0, **fields}
+        event = {"type": event_type, "ts": self.base_ms + at_ms, "seq": self.seq, "playhead_ms": 0, **fields}
         self.seq += 1
         return event
 

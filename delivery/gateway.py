@@ -1,0 +1,277 @@
+"""Delivery on the gateway: the live steering service, its score feed and decision log, and metrics.
+
+``mount_delivery(app, settings, bootstrap)`` adds to the ingest gateway:
+
+* ``app.state.steering``: a :class:`SteeringService` whose :class:`ScoreBoard` is fed by
+  :class:`ScoreFeed`, an aiokafka consumer without a group that reads the compacted
+  ``cdn-scores`` topic from the beginning (the latest figure of every key) and then follows it.
+* :class:`KafkaDecisionLog`: every priority change goes to ``steering-decisions`` through a
+  kafka-python producer (never blocking a steering request for more than ``max_block_ms``); the
+  stream worker writes it to ClickHouse.
+* The steering routes (``/v1/steering/hls|dash|decision|scores|groups``), placed before the
+  gateway's catch-all proxy to the warehouse API.
+* ``/metrics`` hook: :func:`add_metrics_source` lets any component append Prometheus text to the
+  gateway's ``/metrics``. The gateway's own registry (``app.state.metrics.registry``) comes first,
+  then each source in order. Delivery adds the steering service's counters and the warehouse
+  API's ``/v1/autoscaling/metrics`` (``qoe_desired_replicas{tier,region}`` and the forecast
+  gauges), fetched at scrape time; when the warehouse API is down the scrape still succeeds and
+  ``qoe_autoscaling_metrics_up`` says 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from delivery.options import DeliveryOptions
+from delivery.steering.api import state_router, steering_router
+from delivery.steering.policy import PolicyConfig
+from delivery.steering.scores import ScoreBoard
+from delivery.steering.service import DecisionRecord, SteeringConfig, SteeringService
+
+log = logging.getLogger(__name__)
+
+MetricsSource = Callable[[], Awaitable[bytes]]
+
+
+# --- the score feed -----------------------------------------------------------------------------
+
+
+class ScoreFeed:
+    """Follows the compacted scores topic into a board: from the beginning, then as records come."""
+
+    def __init__(self, bootstrap: str, topic: str, board: ScoreBoard, *, client_id: str = "qoe-steering") -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.board = board
+        self.client_id = client_id
+        self.records = 0
+        self.errors = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, reconnecting with back-off after failures."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+                return
+            except Exception:  # the broker is down or restarting: steering keeps its last figures
+                self.errors += 1
+                log.exception("score feed from %s failed; retrying in %.1f s", self.topic, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        # No group: every gateway replica reads every partition, from the earliest record kept.
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for messages in batches.values():
+                    for message in messages:
+                        self.board.ingest(message.key, message.value)
+                        self.records += 1
+        finally:
+            await consumer.stop()
+
+
+# --- the decision log ---------------------------------------------------------------------------
+
+
+class KafkaDecisionLog:
+    """The service's :class:`DecisionLog`: one JSON record per priority change, keyed by group."""
+
+    def __init__(self, bootstrap: str, topic: str, *, max_block_ms: int = 100) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = topic
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id="qoe-steering-decisions",
+            linger_ms=50,
+            max_block_ms=max_block_ms,  # a full buffer fails the log write, never the request
+        )
+
+    def __call__(self, record: DecisionRecord) -> None:
+        self._producer.send(self.topic, key=record.group.key.encode(), value=orjson.dumps(record.to_row()))
+
+    def close(self) -> None:
+        self._producer.flush(5)
+        self._producer.close(5)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+class SteeringCollector(Collector):
+    """The service's counters at scrape time."""
+
+    def __init__(self, service: SteeringService, feed: ScoreFeed | None = None) -> None:
+        self.service = service
+        self.feed = feed
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.service.stats
+        for name, value, help_text in (
+            ("qoe_steering_requests", stats.requests, "Steering decisions answered."),
+            ("qoe_steering_priority_changes", stats.priority_changes, "Changes of a group's priority."),
+            ("qoe_steering_explored", stats.explored, "Answers that explored an alternative."),
+            ("qoe_steering_capped", stats.capped, "Answers that demoted a CDN over its cap."),
+            ("qoe_steering_client_switches", stats.client_switches, "Clients told to change pathway."),
+            ("qoe_steering_decision_log_failures", stats.decision_log_failures, "Decisions not logged."),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily("qoe_steering_scores", "Figures on the steering board.", value=len(self.service.board))
+        yield CounterMetricFamily(
+            "qoe_steering_scores_rejected", "Score records that did not decode.", value=self.service.board.rejected
+        )
+        if self.feed is not None:
+            yield CounterMetricFamily("qoe_steering_feed_records", "Score records consumed.", value=self.feed.records)
+
+
+def add_metrics_source(app: FastAPI, source: MetricsSource) -> None:
+    """Append ``source``'s Prometheus text to the gateway's ``/metrics``."""
+    sources: list[MetricsSource] | None = getattr(app.state, "metrics_sources", None)
+    if sources is None:
+        sources = app.state.metrics_sources = []
+        router = APIRouter()
+
+        @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            parts = [generate_latest(app.state.metrics.registry)]
+            for extra in list(app.state.metrics_sources):
+                parts.append(await extra())
+            return Response(b"".join(parts), media_type=CONTENT_TYPE_LATEST)
+
+        include_first(app, router)
+    sources.append(source)
+
+
+def registry_source(registry: CollectorRegistry) -> MetricsSource:
+    async def render() -> bytes:
+        return generate_latest(registry)
+
+    return render
+
+
+def upstream_source(client: httpx.AsyncClient, url: str, *, timeout_s: float = 3.0) -> MetricsSource:
+    """Another process's Prometheus text; an unreachable upstream is a gauge, not a failed scrape."""
+
+    async def render() -> bytes:
+        try:
+            response = await client.get(url, timeout=timeout_s)
+            response.raise_for_status()
+            body = response.content
+        except httpx.HTTPError as exc:
+            log.warning("autoscaling metrics unavailable from %s: %s", url, type(exc).__name__)
+            body, up = b"", 0
+        else:
+            up = 1
+        help_line = b"# HELP qoe_autoscaling_metrics_up Whether the warehouse API's autoscaling metrics answered.\n"
+        gauge = b"# TYPE qoe_autoscaling_metrics_up gauge\nqoe_autoscaling_metrics_up %d\n" % up
+        return body + help_line + gauge
+
+    return render
+
+
+# --- mounting -----------------------------------------------------------------------------------
+
+
+def include_first(app: FastAPI, router: APIRouter) -> None:
+    """Include ``router`` ahead of the routes already there (the gateway's catch-all proxy)."""
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
+
+
+def chain_lifespan(app: FastAPI, extra: Callable[[], contextlib.AbstractAsyncContextManager[None]]) -> None:
+    """Run ``extra`` inside the app's existing lifespan (started after it, stopped before it)."""
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with original(application) as state, extra():
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
+def steering_config(options: DeliveryOptions) -> SteeringConfig:
+    policy = PolicyConfig(
+        options.pathways,
+        min_views=options.steering_min_views,
+        max_age_s=options.steering_max_age_s,
+        switch_margin=options.steering_switch_margin,
+        switch_hold_s=options.steering_switch_hold_s,
+        emergency_margin=options.steering_emergency_margin,
+        explore_rate=options.steering_explore_rate,
+    )
+    return SteeringConfig(policy, ttl_s=options.steering_ttl_s)
+
+
+def mount_delivery(
+    app: FastAPI,
+    settings: Any,
+    bootstrap: str,
+    *,
+    options: DeliveryOptions | None = None,
+    warehouse_api: str | None = None,
+) -> SteeringService:
+    """Steering service + score feed + decision log + routes + metrics on the gateway ``app``."""
+    options = options or DeliveryOptions.from_settings(settings)
+    config = steering_config(options)
+    board = ScoreBoard(min_views=config.policy.min_views, max_age_s=config.policy.max_age_s)
+    service = SteeringService(config, board, instance=options.steering_instance)
+    feed = ScoreFeed(bootstrap, options.topic_cdn_scores, board)
+    app.state.steering = service
+    app.state.steering_feed = feed
+    upstream = warehouse_api or settings.resolved_internal_api_url()
+    metrics_client = httpx.AsyncClient()
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, options.topic_steering_decisions)
+        service.decision_log = decision_log
+        task = asyncio.create_task(feed.run(stop), name="steering-score-feed")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            service.decision_log = None
+            await asyncio.to_thread(decision_log.close)
+            await metrics_client.aclose()
+
+    chain_lifespan(app, running)
+    include_first(app, steering_router())
+    include_first(app, state_router())
+    registry = CollectorRegistry()
+    registry.register(SteeringCollector(service, feed))
+    add_metrics_source(app, registry_source(registry))
+    add_metrics_source(app, upstream_source(metrics_client, f"{upstream}/v1/autoscaling/metrics"))
+    return service

@@ -1,0 +1,102 @@
+"""The live loop on real parts: beacons → gateway → Kafka → score agent → cdn-scores → steering.
+
+A LocalStack (embedded broker, the real Faust worker with the warehouse, the real gateway) gets
+beacons of two CDNs for one group; cdn-a, first in the default order, fails its viewers. The
+gateway's manifest must then put cdn-b first, the change must reach ``steering_decisions``,
+and the autoscaling gauges must show on the gateway's ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from qoe.testing import LocalStack
+from tests.factories.delivery import BeaconWriter, played_view
+
+pytestmark = pytest.mark.integration
+
+GROUP = {"country": "NO", "asn": "2119", "device": "mobile", "stream_type": "live"}
+VIEWS_PER_CDN = 36  # the policy trusts a figure from 30 views
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(tmp_path_factory.mktemp("steering-stack")) as running:
+        yield running
+
+
+def _post_views(gateway: str, cdn: str, *, failing: bool, base_ms: int) -> None:
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        for i in range(VIEWS_PER_CDN):
+            writer = BeaconWriter(f"{cdn}-{i}-{base_ms}", cdn=cdn, base_ms=base_ms)
+            if failing:
+                events = [
+                    writer.event("playback_request", 0),
+                    writer.event("error", 6000, code="NETWORK_ERROR", fatal=True),
+                    writer.event("view_end", 6001, reason="error"),
+                ]
+            else:
+                events = played_view(writer, startup_ms=800, watch_ms=12_000, throughput_kbps=8000)
+            beacon, _ = writer.beacon(*events)
+            response = client.post("/v1/beacons", content=orjson.dumps(beacon))
+            assert response.status_code == 202, response.text
+
+
+def _until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout_s} s; last answer: {last!r}")
+
+
+def test_a_failing_cdn_is_demoted_in_the_manifest(stack: LocalStack) -> None:
+    gateway = stack.gateway
+    before = httpx.get(f"{gateway}/v1/steering/hls", params=GROUP, timeout=10).json()
+    assert before["PATHWAY-PRIORITY"][0] == "cdn-a"  # no figures yet: the safe default order
+
+    base_ms = int(time.time() * 1000) - 14_000  # the views ran over the last 14 s
+    _post_views(gateway, "cdn-a", failing=True, base_ms=base_ms)
+    _post_views(gateway, "cdn-b", failing=False, base_ms=base_ms)
+
+    def scores_arrived() -> bool:
+        scores = httpx.get(f"{gateway}/v1/steering/scores", timeout=10).json()["scores"]
+        return {s["cdn"] for s in scores if s["group"] == "NO/2119/mobile/live"} == {"cdn-a", "cdn-b"}
+
+    _until(scores_arrived, 60, "the score agent's figures reached the gateway")
+    manifest = httpx.get(f"{gateway}/v1/steering/hls", params={**GROUP, "_HLS_pathway": "cdn-a"}, timeout=10).json()
+    assert manifest["PATHWAY-PRIORITY"][:2] == ["cdn-b", "cdn-a"]
+    decision = httpx.get(f"{gateway}/v1/steering/decision", params=GROUP, timeout=10).json()
+    assert decision["figures"]["cdn-a"]["qoe"] == 0.0 and decision["figures"]["cdn-b"]["qoe"] > 50
+
+    def decision_stored() -> list[dict[str, Any]]:
+        rows = httpx.get(f"{gateway}/v1/steering/decisions", timeout=10).json()["decisions"]
+        return [r for r in rows if r["group_key"] == "NO/2119/mobile/live" and r["to_pathway"] == "cdn-b"]
+
+    [stored] = _until(decision_stored, 60, "the decision reached steering_decisions")
+    assert stored["from_pathway"] == "cdn-a" and stored["reason_code"] == "emergency"
+
+
+def test_gateway_metrics_carry_steering_and_autoscaling(stack: LocalStack) -> None:
+    text = httpx.get(f"{stack.gateway}/metrics", timeout=10).text
+    assert "qoe_steering_requests_total" in text
+    assert "qoe_autoscaling_metrics_up 1" in text
+    signals = httpx.get(f"{stack.gateway}/v1/autoscaling/signals", timeout=30)
+    assert signals.status_code == 200, signals.text
+
+
+def test_logs_are_clean(stack: LocalStack) -> None:
+    for name in ("worker", "ingest"):
+        log = Path(stack.logs / f"{name}.log")
+        text = log.read_text() if log.exists() else ""
+        assert "Traceback" not in text, f"{name} log:\n{text[-3000:]}"
