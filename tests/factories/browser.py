@@ -284,10 +284,8 @@ class ViewFigures:
     bitrates: tuple[float, ...]  # the renditions reported from the view start on, repeats folded
 
     @classmethod
-    def from_view(cls, body: Mapping[str, Any]) -> ViewFigures:
-        """From ``GET /v1/views/{id}``: ``{"view": {...}, "events": [...]}``."""
-        view = body["view"]
-        from_events = cls.from_events(body["events"])
+    def from_view(cls, view: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> ViewFigures:
+        """From the ``view`` of ``GET /v1/views/{id}``; the renditions from the raw event ``rows``."""
         return cls(
             played=bool(view["played"]),
             vst_ms=view["vst_ms"],
@@ -297,7 +295,7 @@ class ViewFigures:
             upswitches=int(view["upswitches"]),
             downswitches=int(view["downswitches"]),
             cdn=str(view["cdn"]),
-            bitrates=from_events.bitrates,
+            bitrates=cls.from_events(rows).bitrates,
         )
 
     @classmethod

@@ -142,11 +142,12 @@ def arrived(stack: LocalStack, view_id: str, *types: str, timeout_s: float = 30)
 
 
 def figures(stack: LocalStack, view_id: str) -> ViewFigures:
+    rows = view_events(stack, view_id)
     if VIEW_SOURCE == "views":
         response = httpx.get(f"{stack.internal_api}/v1/views/{view_id}", timeout=10)
         response.raise_for_status()
-        return ViewFigures.from_view(response.json())
-    return ViewFigures.from_events(view_events(stack, view_id))
+        return ViewFigures.from_view(response.json()["view"], rows)
+    return ViewFigures.from_events(rows)
 
 
 def play_until(page: Page, seconds: float, timeout_s: float) -> None:
@@ -239,7 +240,7 @@ def test_hls_js_cmcd_event_mode_alone_yields_a_view(
         return len(segments(rows)) >= int(seen["fragments"])
 
     wait_until(count, 20, f"{seen['fragments']} segment request_completed events")
-    view = ViewFigures.from_events(rows)
+    view = figures(stack, sid)
     events = [row["attrs"] for row in rows]
     startup_truth = seen["playing"][0] - seen["playAt"]
     assert view.played and view.vst_ms is not None
