@@ -93,7 +93,6 @@ _EXAMPLE_REPORT = (
 STARTING, PLAYING, SEEKING, REBUFFERING, PAUSED = "s", "p", "k", "r", "a"
 WAITING, ENDED, FATAL, QUIT, PRELOADING = "w", "e", "f", "q", "d"
 STATES = frozenset("spkrawefqd")
-_BEFORE_START = frozenset((STARTING, PRELOADING))
 _FINISHED = frozenset((ENDED, FATAL, QUIT))
 _HALTED = frozenset((PAUSED, WAITING))
 _WATCHING = frozenset((PLAYING, REBUFFERING, SEEKING))  # heartbeats only then, like the browser SDK
