@@ -35,12 +35,14 @@ How a record maps (REFERENCE §5):
 Every report but a play-state change maps from itself alone. A play-state change needs the
 changes before it, and hls.js posts every record on its own request, so reports of a session
 arrive out of order (we saw a seek's ``k`` and the ``r`` 1 ms after it swap places).
-:class:`PlayStates` keeps the recent play-state reports of each session in this process
-(bounded); a late report remaps the later ones it precedes, whose events then replace theirs
-downstream (same ``seq``). With several ingest replicas and no stickiness, or after a
-restart, a ``p`` with nothing known before it counts as playback_start; the sessionizer
-keeps the first one of a view. A player that reuses one ``sid`` for several contents (an
-hls.js instance loading a second source) restarts ``sn`` at 0 and overwrites its first view.
+:class:`PlayStates` keeps, in this process and bounded, which reports of each session arrived
+and its recent changes; a change is mapped once every report since the last ``p`` is in, so its
+events are final and each ``seq`` is sent once (the sessionizer keeps the first event of a
+seq). A gap still open 2 s later is taken as lost. With several ingest replicas, route a
+session's reports to one of them (client-IP affinity); otherwise, and after a restart, changes
+wait out the 2 s and a ``p`` with nothing known before it counts as playback_start (the
+sessionizer keeps the first). A player that reuses one ``sid`` for several contents (an hls.js
+instance loading a second source) restarts ``sn`` at 0 and collides with its first view.
 
 Answers follow CMCD: 410 tells the player to stop (reporting switched off here), 503 with
 Retry-After means retry, 400 names the line and key that are wrong (and the report goes to
@@ -95,6 +97,7 @@ WAITING, ENDED, FATAL, QUIT, PRELOADING = "w", "e", "f", "q", "d"
 STATES = frozenset("spkrawefqd")
 _FINISHED = frozenset((ENDED, FATAL, QUIT))
 _HALTED = frozenset((PAUSED, WAITING))
+_SETTLED = frozenset((PLAYING, ENDED, FATAL, QUIT))  # where a window of state changes starts
 _WATCHING = frozenset((PLAYING, REBUFFERING, SEEKING))  # heartbeats only then, like the browser SDK
 
 _OBJECT_KINDS = {"m": "manifest", "i": "init", "k": "key", "o": "other"}  # a, v, av, c, tt: segment
@@ -324,47 +327,106 @@ def _shown(value: Any) -> str:
 EventSpec = tuple[str, dict[str, Any]]
 
 
-class PlayStates:
-    """The recent play-state reports (``e=ps``) of each session, bounded in sessions and reports.
+@dataclass
+class _Session:
+    changes: dict[int, CmcdRecord] = field(default_factory=dict)  # recent play-state reports by sn
+    pending: dict[int, float] = field(default_factory=dict)  # sn of changes not mapped yet → when seen
+    done: set[int] = field(default_factory=set)  # sn of changes mapped (and sent, or being sent)
+    seen: set[int] = field(default_factory=set)  # sn of recent reports of any kind
+    floor: int = 0  # reports below this sn are no longer tracked: taken as seen
 
-    A state change means something only next to the states before it: ``p`` after ``r`` ends a
-    stall, after ``a`` a pause. Reports of one session arrive out of order (hls.js posts each
-    record on its own request; a seek's ``k`` and the ``r`` after it, 1 ms apart, swap places),
-    so a late report makes the later ones it precedes be mapped again.
+
+class PlayStates:
+    """What each session's play-state reports (``e=ps``) need: the reports before them. Bounded.
+
+    A state change means something only next to the changes before it: ``p`` after ``r`` ends
+    a stall, after ``a`` a pause. hls.js posts every record on its own request and they overtake
+    each other (a seek's ``k`` and the ``r`` 1 ms after it swap places), so a change is mapped
+    only once every report before it, back to the last ``p``, has arrived; then its events are
+    final, and each ``seq`` is sent once (the sessionizer keeps the first event of a seq). A
+    gap still open ``max_wait_s`` after the change arrived is taken as lost: the change is
+    mapped with what is known, when the next report of its session comes.
     """
 
-    def __init__(self, max_sessions: int = 50_000, per_session: int = 16) -> None:
-        self._sessions: OrderedDict[str, dict[int, CmcdRecord]] = OrderedDict()
+    def __init__(
+        self,
+        max_sessions: int = 50_000,
+        per_session: int = 32,
+        max_wait_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._max_sessions = max_sessions
         self._per_session = per_session
+        self._max_wait_s = max_wait_s
+        self._clock = clock
 
-    def remember(self, record: CmcdRecord) -> None:
-        reports = self._sessions.setdefault(record.sid, {})
+    def observe(self, record: CmcdRecord) -> None:
+        """Notes that ``record`` arrived; a play-state change not mapped before waits to be taken."""
+        session = self._sessions.setdefault(record.sid, _Session())
         self._sessions.move_to_end(record.sid)
-        reports[record.sn] = record
-        if len(reports) > self._per_session:
-            del reports[min(reports)]
+        session.seen.add(record.sn)
+        if record.event == "ps" and record.sn not in session.done:
+            session.changes[record.sn] = record
+            session.pending.setdefault(record.sn, self._clock())
+        self._trim(session)
         while len(self._sessions) > self._max_sessions:
             self._sessions.popitem(last=False)
 
-    def from_sn(self, sid: str, sn: int) -> list[CmcdRecord]:
-        """The session's remembered reports from ``sn`` on, in order."""
-        reports = self._sessions.get(sid, {})
-        return [reports[n] for n in sorted(reports) if n >= sn]
+    def take(self, sid: str) -> list[CmcdRecord]:
+        """The waiting changes of ``sid`` that can be mapped now, in order; they count as done."""
+        session = self._sessions.get(sid)
+        if session is None:
+            return []
+        now = self._clock()
+        ready = [
+            session.changes[sn]
+            for sn in sorted(session.pending)
+            if self._complete(session, sn) or now - session.pending[sn] >= self._max_wait_s
+        ]
+        for record in ready:
+            del session.pending[record.sn]
+            session.done.add(record.sn)
+        return ready
+
+    def give_back(self, records: Iterable[CmcdRecord]) -> None:
+        """Changes taken whose events did not reach Kafka: they wait again (the player retries)."""
+        for record in records:
+            session = self._sessions.get(record.sid)
+            if session is not None and record.sn in session.changes:
+                session.done.discard(record.sn)
+                session.pending.setdefault(record.sn, self._clock())
 
     def window(self, sid: str, sn: int) -> tuple[list[str], str | None]:
         """States reported before ``sn`` back to the last playing or finished one (latest first), and that one.
 
         ``None`` as the second item: no playing or finished state is known before ``sn``.
         """
-        reports = self._sessions.get(sid, {})
+        changes = self._sessions[sid].changes if sid in self._sessions else {}
         since: list[str] = []
-        for n in sorted((n for n in reports if n < sn), reverse=True):
-            state = reports[n].state or ""
+        for n in sorted((n for n in changes if n < sn), reverse=True):
+            state = changes[n].state or ""
             if state == PLAYING or state in _FINISHED:
                 return since, state
             since.append(state)
         return since, None
+
+    def _complete(self, session: _Session, sn: int) -> bool:
+        """Every report between the last ``p`` (or finished state) before ``sn`` and ``sn`` arrived."""
+        earlier_playing = [n for n in session.changes if n < sn and session.changes[n].state in _SETTLED]
+        since = max(earlier_playing, default=-1) + 1
+        return all(n in session.seen for n in range(max(since, session.floor), sn))
+
+    def _trim(self, session: _Session) -> None:
+        while len(session.changes) > self._per_session:
+            oldest = min(session.changes)
+            del session.changes[oldest]
+            session.pending.pop(oldest, None)
+            session.done.discard(oldest)
+        while len(session.seen) > 16 * self._per_session:
+            oldest = min(session.seen)
+            session.seen.discard(oldest)
+            session.floor = max(session.floor, oldest + 1)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -480,38 +542,37 @@ def _event_json(record: CmcdRecord, index: int, spec: EventSpec) -> dict[str, An
 
 @dataclass
 class SessionReport:
-    """The records of one session in one report, and the beacon events they (and the reports they precede) give."""
+    """The records of one session in one report, and the beacon events they give now.
+
+    ``changes`` are the play-state reports mapped for this answer, this report's or earlier
+    ones that waited for it; give them back to the memory if the events do not reach Kafka.
+    """
 
     sid: str
     records: list[CmcdRecord]
     events: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[CmcdRecord] = field(default_factory=list)
 
 
 def map_report(records: Iterable[CmcdRecord], states: PlayStates) -> list[SessionReport]:
-    """Groups records by session and maps them; play-state reports also remap the later ones they precede.
-
-    A remapped report gives the same ``seq`` again, so downstream its events replace the earlier ones.
-    """
+    """Groups records by session and maps them: every report but a play-state change at once, the
+    changes once the reports before them are in (:class:`PlayStates`)."""
     sessions: dict[str, SessionReport] = {}
     for record in sorted(records, key=lambda r: (r.sid, r.sn)):
         sessions.setdefault(record.sid, SessionReport(record.sid, [])).records.append(record)
     for session in sessions.values():
-        changes = [r for r in session.records if r.event == "ps"]
-        for record in changes:
-            states.remember(record)
-        mapped = {r.sn: r for r in session.records if r.event != "ps"}
-        if changes:
-            mapped.update((r.sn, r) for r in states.from_sn(session.sid, changes[0].sn))
-        for sn in sorted(mapped):
-            session.events += _events_of(mapped[sn], states)
+        for record in session.records:
+            states.observe(record)
+        session.changes = states.take(session.sid)
+        mapped = [r for r in session.records if r.event != "ps"] + session.changes
+        for record in sorted(mapped, key=lambda r: r.sn):
+            specs = (
+                state_events(record, *states.window(record.sid, record.sn))
+                if record.event == "ps"
+                else record_events(record)
+            )
+            session.events += [_event_json(record, i, spec) for i, spec in enumerate(specs)]
     return list(sessions.values())
-
-
-def _events_of(record: CmcdRecord, states: PlayStates) -> list[dict[str, Any]]:
-    specs = (
-        state_events(record, *states.window(record.sid, record.sn)) if record.event == "ps" else record_events(record)
-    )
-    return [_event_json(record, i, spec) for i, spec in enumerate(specs)]
 
 
 def derived_viewer_id(sid: str) -> str:
@@ -641,24 +702,30 @@ async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: 
         errors, records = [LineError(raw[: exc.start].count(b"\n") + 1, "", "the line is not UTF-8 text")], []
     if errors:
         return "refused", await _refuse(request, settings, sink, raw, errors)
+    sessions = map_report(records, cmcd.states)
     try:
-        beacons = [b for session in map_report(records, cmcd.states) for b in session_beacons(session)]
+        batches = [(session, session_beacons(session)) for session in sessions]
     except ValidationError as exc:  # the parser checks ranges first; this is the contract's last word
+        cmcd.states.give_back(c for session in sessions for c in session.changes)
         return "refused", await _refuse(request, settings, sink, raw, [], describe(exc))
-    try:
-        server = server_context(request, received_at)
-        await asyncio.gather(
-            *(sink.send(settings.topic_beacons, b.view_id.encode(), _value(server, b)) for b in beacons)
-        )
-    except BrokerUnavailableError as exc:
-        return "unavailable", unavailable(settings, str(exc))
-    events = sum(len(b.events) for b in beacons)
+    server = server_context(request, received_at)
+    sent = await asyncio.gather(*(_send(sink, settings, server, b) for _, b in batches), return_exceptions=True)
+    failed = [(session, outcome) for (session, _), outcome in zip(batches, sent, strict=True) if outcome is not None]
+    if failed:
+        cmcd.states.give_back(c for session, _ in failed for c in session.changes)
+        if all(isinstance(outcome, BrokerUnavailableError) for _, outcome in failed):
+            return "unavailable", unavailable(settings, str(failed[0][1]))
+        raise failed[0][1]  # not an outage: a bug, for the server's error handler
+    events = sum(len(beacon.events) for _, batch in batches for beacon in batch)
     request.app.state.metrics.events_of("cmcd").inc(events)
     return "accepted", OrjsonResponse({"accepted_records": len(records), "accepted_events": events}, status_code=202)
 
 
-def _value(server: ServerContext, beacon: Beacon) -> bytes:
-    return record_value(server, beacon.model_dump_json(exclude_none=True).encode())
+async def _send(sink: RecordSink, settings: Settings, server: ServerContext, beacons: list[Beacon]) -> None:
+    """One session's beacons, each acknowledged by Kafka before this returns."""
+    for beacon in beacons:
+        value = record_value(server, beacon.model_dump_json(exclude_none=True).encode())
+        await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
 
 
 async def _refuse(

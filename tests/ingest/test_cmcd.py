@@ -38,15 +38,25 @@ def hlsjs_lines() -> list[str]:
     return [line for body in HLSJS_SESSION for line in body.splitlines()]
 
 
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def deliver(lines: list[str], states: PlayStates | None = None) -> dict[int, dict[str, Any]]:
-    """Maps one line per report, like hls.js posts them; later events replace earlier ones with the same seq."""
-    states = PlayStates() if states is None else states
+    """Maps one line per report, like hls.js posts them; checks that no seq is ever sent twice."""
+    states = PlayStates(clock=FrozenClock()) if states is None else states
     final: dict[int, dict[str, Any]] = {}
     for line in lines:
         records, errors = parse_report(line)
         assert errors == []
         for session in map_report(records, states):
-            final.update((event["seq"], event) for event in session.events)
+            for event in session.events:
+                assert event["seq"] not in final, f"seq {event['seq']} sent twice"
+                final[event["seq"]] = event
     return final
 
 
@@ -154,13 +164,27 @@ def test_the_recorded_hls_js_session_becomes_the_view_it_played() -> None:
     assert stall["buffer_ms"] == 5900
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_requests_overtaking_each_other_give_the_same_events(seed: int) -> None:
+@pytest.mark.parametrize("seed", range(8))
+def test_reports_in_any_order_give_the_same_events(seed: int) -> None:
     in_order = sorted(hlsjs_lines(), key=lambda line: parse_record(line).sn)
-    rng = random.Random(seed)
-    jittered = [line for _, line in sorted((i + rng.uniform(0, 6), line) for i, line in enumerate(in_order))]
-    assert jittered != in_order
-    assert deliver(jittered) == deliver(in_order)
+    shuffled = in_order.copy()
+    random.Random(seed).shuffle(shuffled)
+    assert deliver(shuffled) == deliver(in_order)
+
+
+def test_a_change_waits_for_the_reports_before_it_then_for_at_most_max_wait() -> None:
+    clock = FrozenClock()
+    states = PlayStates(max_wait_s=2.0, clock=clock)
+    lines = {sn: session_line(sn, "ps", T0 + sn, sta=state) for sn, state in enumerate("dsp")}
+    lines[3] = session_line(3, "ps", T0 + 3, sta="r")
+    lines[5] = session_line(5, "ps", T0 + 5, sta="p")
+    started = deliver([lines[0], lines[1], lines[2], lines[5]], states)
+    assert [e["type"] for e in started.values()] == ["playback_request", "playback_start"], "sn 5 waits for 3 and 4"
+    with_r = deliver([lines[3]], states)
+    assert [e["type"] for e in with_r.values()] == ["stall_start"], "the r is complete; the p still waits for sn 4"
+    clock.now = 2.5  # sn 4 is lost
+    late = deliver([session_line(6, "t", T0 + 6, sta="p")], states)
+    assert [e["type"] for e in late.values()] == ["stall_end", "heartbeat"]
 
 
 @pytest.mark.parametrize(
@@ -258,12 +282,13 @@ def test_heartbeats_while_watching_only_and_bitrate_changes() -> None:
 
 
 def test_memory_is_bounded() -> None:
-    states = PlayStates(max_sessions=3, per_session=2)
+    states = PlayStates(max_sessions=3, per_session=2, clock=FrozenClock())
     for sid in "abcd":
         deliver([session_line(sn, "ps", T0, sid=sid, sta=s) for sn, s in enumerate("dsp")], states)
     assert len(states) == 3
-    assert [r.sn for r in states.from_sn("d", 0)] == [1, 2]
-    assert states.from_sn("a", 0) == []
+    assert states.window("d", 3) == ([], "p"), "d's last changes (s, p) are kept"
+    assert states.window("d", 2) == (["s"], None), "d's first change (d) is forgotten"
+    assert states.window("a", 3) == ([], None), "the oldest session is forgotten"
 
 
 def test_viewer_ids() -> None:
@@ -360,10 +385,11 @@ def test_unreadable_bodies(client: TestClient, content: bytes, headers: dict[str
 
 
 def test_gzip_and_text_plain_are_accepted(client: TestClient, sink: MemoryRecordSink) -> None:
-    line = session_line(0, "ps", T0, sta="s").encode()
-    zipped = client.post("/v1/cmcd", content=gzip.compress(line), headers={**CMCD, "content-encoding": "gzip"})
+    zipped = gzip.compress(session_line(0, "ps", T0, sid="a", sta="s").encode())
+    zipped_answer = client.post("/v1/cmcd", content=zipped, headers={**CMCD, "content-encoding": "gzip"})
+    line = session_line(0, "ps", T0, sid="b", sta="s")
     beacon = client.post("/v1/cmcd", content=line, headers={"content-type": "text/plain;charset=UTF-8"})
-    assert (zipped.status_code, beacon.status_code) == (202, 202)
+    assert (zipped_answer.status_code, beacon.status_code) == (202, 202)
     assert len(_beacons(sink)) == 2
 
 
@@ -375,10 +401,15 @@ def test_switched_off_answers_410_so_players_stop(sink: MemoryRecordSink) -> Non
     assert sink.records == []
 
 
-def test_outage_answers_503_with_retry_after(client: TestClient, sink: MemoryRecordSink) -> None:
+def test_outage_answers_503_and_the_retry_is_stored(client: TestClient, sink: MemoryRecordSink) -> None:
     sink.available = False
-    response = client.post("/v1/cmcd", content=session_line(0, "ps", T0, sta="s"), headers=CMCD)
+    report = session_line(0, "ps", T0, sta="s")
+    response = client.post("/v1/cmcd", content=report, headers=CMCD)
     assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+    sink.available = True
+    assert client.post("/v1/cmcd", content=report, headers=CMCD).json()["accepted_events"] == 1
+    assert client.post("/v1/cmcd", content=report, headers=CMCD).json()["accepted_events"] == 0, "sent once"
+    assert [e.type for _, r in _beacons(sink) for e in r.beacon.events] == ["playback_request"]
 
 
 def test_metrics_count_cmcd_outcomes(client: TestClient) -> None:
