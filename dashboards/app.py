@@ -8,9 +8,9 @@ import dash
 from dash import Input, Output, dcc, html
 
 from dashboards.data import DashboardData
-from dashboards.pages import live, qoe, views
+from dashboards.pages import live, qoe, steering, views
 
-PAGES: tuple[ModuleType, ...] = (live, qoe, views)
+PAGES: tuple[ModuleType, ...] = (live, qoe, views, steering)
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 0 2rem; color: #1d2733; }

@@ -13,6 +13,7 @@ from qoe.settings import Settings
 
 def register(subparsers: Any) -> None:
     """Add this package's subcommands to ``qoe``."""
+    _register_steering(subparsers)
     autoscaling = subparsers.add_parser("autoscaling", help="autoscaling signals: evaluate the forecaster")
     commands = autoscaling.add_subparsers(dest="autoscaling_command", required=True, metavar="COMMAND")
     evaluate = commands.add_parser(
@@ -103,3 +104,118 @@ def _print_table(result: dict[str, Any]) -> None:
         f"under-provisioned ≤ 50 % of reactive: {goals['under_minutes_at_most_half_of_reactive']}"
     )
     console.print(f"assumptions: {result['assumptions']}")
+
+
+# --- qoe steering ---------------------------------------------------------------------------------
+
+
+def _register_steering(subparsers: Any) -> None:
+    steering = subparsers.add_parser("steering", help="content steering: evaluate the policy on the simulator")
+    commands = steering.add_subparsers(dest="steering_command", required=True, metavar="COMMAND")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="trace-driven simulation in virtual time: static, random, round-robin, ours and an oracle",
+        description=(
+            "Runs the same simulated audience (same seed) under each CDN policy and prints rebuffering ratio, "
+            "VST p50, average bitrate, mean per-view QoE score and oracle_gain_share = (policy − static) ÷ "
+            "(oracle − static) of the QoE. 'ours' is the real steering service fed by the live-score fold of "
+            "the players' beacons."
+        ),
+    )
+    evaluate.add_argument(
+        "--traces", type=Path, help="trace directory: Sabre JSON or Pensieve text (default: <shared_data>/traces)"
+    )
+    evaluate.add_argument("--manifests", type=Path, help="Sabre manifest directory (default: <shared_data>/manifests)")
+    evaluate.add_argument("--viewers", type=_positive_int, default=1000, help="concurrent viewers (default 1000)")
+    evaluate.add_argument("--duration", default="10m", help="simulated time: 600, 600s, 10m (default 10m)")
+    evaluate.add_argument("--cdns", type=_positive_int, default=3, help="number of CDNs, cdn-a… (default 3)")
+    evaluate.add_argument(
+        "--incident",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="CDN[@ZONE|@COUNTRY]:KIND[=SEVERITY]:START-END, repeatable "
+        f"(default: one CDN degraded mid-run, {DEFAULT_INCIDENT_HELP}); 'none' for no incident",
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="workload seed, the same for every policy (default 0)")
+    evaluate.add_argument("--policies", default="static,random,round_robin,ours,oracle", help="comma-separated")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(handler=_steering_evaluate)
+
+
+DEFAULT_INCIDENT_HELP = "cdn-a:degrade=0.1:240s-600s"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _steering_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from qoe_sim.manifest import ManifestError
+    from qoe_sim.network import IncidentError, parse_duration_ms
+    from qoe_sim.traces import TraceError
+
+    from delivery.steering.evaluate import EvaluationConfig, check_policies, evaluate, evaluation_data
+
+    shared = settings.resolved_shared_data()
+    traces = args.traces or (shared / "traces" if shared else None)
+    manifests = args.manifests or (shared / "manifests" if shared else None)
+    if traces is None:
+        print("qoe steering evaluate: no research data here: pass --traces DIR", file=sys.stderr)
+        return 2
+    incidents = tuple(args.incident) if args.incident is not None else (DEFAULT_INCIDENT_HELP,)
+    incidents = tuple(spec for spec in incidents if spec != "none")
+    try:
+        config = EvaluationConfig(
+            viewers=args.viewers,
+            duration_s=parse_duration_ms(args.duration) / 1000,
+            cdns=args.cdns,
+            incidents=incidents,
+            seed=args.seed,
+        )
+        policies = check_policies([p.strip() for p in args.policies.split(",") if p.strip()])
+        data = evaluation_data(traces, manifests if manifests and manifests.is_dir() else None, args.seed)
+        result = evaluate(config, data, policies)
+    except (IncidentError, TraceError, ManifestError, ValueError) as exc:
+        print(f"qoe steering evaluate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+    else:
+        _print_steering(result)
+    return 0
+
+
+def _print_steering(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    setup = result["setup"]
+    console.print(
+        f"{setup['viewers']:,} viewers, {setup['duration_s']:.0f} s, CDNs {', '.join(setup['cdns'])}, "
+        f"incidents {', '.join(setup['incidents']) or 'none'}, seed {setup['seed']}; {setup['data']}"
+    )
+    for name, figures in result["policies"].items():
+        table = Table("figure", "value", title=f"policy: {name}", title_justify="left")
+        table.add_row("rebuffering ratio", f"{figures['rebuffer_ratio']:.3%}")
+        table.add_row("VST p50", _ms(figures["vst_p50_ms"]))
+        table.add_row(
+            "average bitrate",
+            "–" if figures["avg_bitrate_kbps"] is None else f"{figures['avg_bitrate_kbps']:,.0f} kb/s",
+        )
+        table.add_row("QoE score", f"{figures['qoe_score']:.2f}")
+        share = figures["oracle_gain_share"]
+        table.add_row("oracle_gain_share", "–" if share is None else f"{share:.2f}")
+        console.print(table)
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"

@@ -229,6 +229,7 @@ def steering_config(options: DeliveryOptions) -> SteeringConfig:
         switch_hold_s=options.steering_switch_hold_s,
         emergency_margin=options.steering_emergency_margin,
         explore_rate=options.steering_explore_rate,
+        spread_without_data=options.steering_spread_without_data,
     )
     return SteeringConfig(policy, ttl_s=options.steering_ttl_s)
 

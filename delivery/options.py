@@ -25,6 +25,7 @@ class DeliveryOptions:
     steering_switch_hold_s: float = 60.0  # … for this long
     steering_emergency_margin: float = 20.0  # a lead this large switches at once
     steering_explore_rate: float = 0.05  # share of steering requests that explore
+    steering_spread_without_data: bool = True  # no figures for a group: spread its clients evenly
     steering_instance: str = "gateway"  # names this replica in the decision log
     steering_score_window_s: int = 30  # the live figures cover this many seconds of activity
     steering_score_tick_s: float = 2.0  # the score agent publishes this often

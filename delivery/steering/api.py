@@ -33,6 +33,9 @@ from delivery.steering.service import SteeringService
 
 log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store"}  # per-client answers: never cached by a CDN
+# Browser players fetch the manifest from their page's origin: it is public and carries no
+# credentials, so any origin may read it (hls.js, dash.js and Shaka fetch it with CORS).
+MANIFEST_HEADERS = {**NO_STORE, "Access-Control-Allow-Origin": "*"}
 
 
 def service_from_app_state(request: Request) -> SteeringService:
@@ -40,12 +43,12 @@ def service_from_app_state(request: Request) -> SteeringService:
     return service
 
 
-def _json(document: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(document), status_code=status_code, media_type="application/json", headers=NO_STORE)
+def _json(document: Any, status_code: int = 200, headers: dict[str, str] = NO_STORE) -> Response:
+    return Response(orjson.dumps(document), status_code=status_code, media_type="application/json", headers=headers)
 
 
-def _error(status_code: int, message: str) -> Response:
-    return _json({"error": message}, status_code)
+def _error(status_code: int, message: str, headers: dict[str, str] = NO_STORE) -> Response:
+    return _json({"error": message}, status_code, headers)
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
@@ -100,12 +103,12 @@ def steering_router(
 
     def manifest_response(request: Request, service: SteeringService, protocol: Protocol) -> Response:
         if not service.config.enabled:
-            return _error(410, "content steering is switched off")
+            return _error(410, "content steering is switched off", MANIFEST_HEADERS)
         try:
             query = parse_query(request.query_params.multi_items(), protocol, service.pathways, request.url.query)
         except SteeringQueryError as exc:
-            return _error(exc.status_code, str(exc))
-        return _json(_manifest_or_default(service, query))
+            return _error(exc.status_code, str(exc), MANIFEST_HEADERS)
+        return _json(_manifest_or_default(service, query), headers=MANIFEST_HEADERS)
 
     @router.get("/hls", summary="HLS content steering manifest")
     async def hls_manifest(request: Request, service: Annotated[SteeringService, service_dependency]) -> Response:

@@ -34,6 +34,8 @@ from qoe_sim.network import parse_incident
 from qoe_sim.simulation import SimConfig, SimData, Simulation, load_data
 from qoe_sim.summary import summarize
 
+from delivery.gateway import steering_config
+from delivery.options import DeliveryOptions
 from delivery.steering.choosers import (
     LiveFeedSink,
     OracleChooser,
@@ -119,7 +121,10 @@ def policy_figures(views: Sequence[ViewMetrics], top_bitrate_kbps: float) -> dic
 
 
 def _service(config: EvaluationConfig, clock: Callable[[], datetime]) -> SteeringService:
-    policy = config.policy or PolicyConfig(config.cdn_names)
+    # The gateway's configuration (delivery options' defaults) over the simulated CDNs.
+    options = DeliveryOptions(steering_pathways=",".join(config.cdn_names), steering_ttl_s=config.ttl_s)
+    deployed = steering_config(options)
+    policy = config.policy or deployed.policy
     steering = SteeringConfig(policy, ttl_s=config.ttl_s)
     board = ScoreBoard(min_views=policy.min_views, max_age_s=policy.max_age_s)
     return SteeringService(

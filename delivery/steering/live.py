@@ -59,6 +59,9 @@ class LiveScoreConfig:
     abr_safety: float = 0.9  # share of the throughput estimate a player's next rendition may use
     fast_half_life_s: float = 3.0  # throughput averages of hls.js (seconds of download time)
     slow_half_life_s: float = 9.0
+    baseline_half_life_s: float = 30.0  # a view's own recent throughput level (seconds of download time)
+    baseline_min_weight: float = 0.3  # the level needs this much history (≈ 15 s of downloads) first
+    settle_s: float = 10.0  # after a pathway change the new CDN is not charged for the old one's damage
     max_views: int = 500_000  # views kept in memory (the least recently heard is forgotten)
 
     def __post_init__(self) -> None:
@@ -66,10 +69,12 @@ class LiveScoreConfig:
             raise ValueError("window_s, view_idle_s, min_views and max_views must be positive")
         if not 0 < self.abr_safety <= 1:
             raise ValueError("abr_safety must be within (0, 1]")
-        if self.fast_half_life_s <= 0 or self.slow_half_life_s <= 0:
+        if min(self.fast_half_life_s, self.slow_half_life_s, self.baseline_half_life_s) <= 0:
             raise ValueError("half-lives must be positive")
         if self.top_bitrate_kbps is not None and self.top_bitrate_kbps <= 0:
             raise ValueError("top_bitrate_kbps must be positive")
+        if not 0 < self.baseline_min_weight < 1 or self.settle_s < 0:
+            raise ValueError("baseline_min_weight must be within (0, 1), settle_s >= 0")
 
 
 class _Phase(IntEnum):
@@ -100,26 +105,47 @@ ATTEMPT, START, EXIT_BEFORE_START, FATAL_BEFORE_START, FATAL_AFTER_START = (
 
 @dataclass
 class _Throughput:
-    """hls.js's two bias-corrected EWMAs of segment throughput, weighted by download time."""
+    """hls.js's two bias-corrected EWMAs of segment throughput, weighted by download time, plus a
+    slower one: the view's own recent level, against which a sudden drop shows at once whatever
+    the viewer's link (each view is its own control)."""
 
     cdn: str
     fast: float = 0.0
     slow: float = 0.0
+    level: float = 0.0
     fast_weight: float = 0.0
     slow_weight: float = 0.0
+    level_weight: float = 0.0
+    level_before: float | None = None  # the level before the latest download, for the drop ratio
+    last_ms: int = 0  # server time of the latest download
 
-    def add(self, kbps: float, seconds: float, fast_half_life_s: float, slow_half_life_s: float) -> None:
-        alpha_fast = 0.5 ** (seconds / fast_half_life_s)
-        alpha_slow = 0.5 ** (seconds / slow_half_life_s)
-        self.fast = alpha_fast * self.fast + (1 - alpha_fast) * kbps
-        self.slow = alpha_slow * self.slow + (1 - alpha_slow) * kbps
-        self.fast_weight = alpha_fast * self.fast_weight + (1 - alpha_fast)
-        self.slow_weight = alpha_slow * self.slow_weight + (1 - alpha_slow)
+    def add(self, kbps: float, seconds: float, config: LiveScoreConfig) -> None:
+        self.level_before = self.level / self.level_weight if self.level_weight >= config.baseline_min_weight else None
+        a_fast = 0.5 ** (seconds / config.fast_half_life_s)
+        a_slow = 0.5 ** (seconds / config.slow_half_life_s)
+        a_level = 0.5 ** (seconds / config.baseline_half_life_s)
+        self.fast = a_fast * self.fast + (1 - a_fast) * kbps
+        self.slow = a_slow * self.slow + (1 - a_slow) * kbps
+        self.level = a_level * self.level + (1 - a_level) * kbps
+        self.fast_weight = a_fast * self.fast_weight + (1 - a_fast)
+        self.slow_weight = a_slow * self.slow_weight + (1 - a_slow)
+        self.level_weight = a_level * self.level_weight + (1 - a_level)
+
+    def moved_to(self, cdn: str) -> _Throughput:
+        """After a pathway change: the player's estimate starts afresh on the new CDN, but the
+        view's own level (mostly its link) carries over, so the new CDN is measured against it."""
+        return _Throughput(cdn, level=self.level, level_weight=self.level_weight)
 
     def estimate_kbps(self) -> float | None:
         if self.fast_weight <= 0 or self.slow_weight <= 0:
             return None
         return min(self.fast / self.fast_weight, self.slow / self.slow_weight)
+
+    def ratio(self) -> float | None:
+        """Fast average ÷ the level it had before the latest download (None without enough history)."""
+        if self.level_before is None or self.level_before <= 0 or self.fast_weight <= 0:
+            return None
+        return (self.fast / self.fast_weight) / self.level_before
 
 
 @dataclass
@@ -138,6 +164,7 @@ class _View:
     seek_open: bool = False
     failed: bool = False
     throughput: _Throughput | None = None
+    settle_until: int = 0  # viewer clock: no time slices before (a pathway change is settling)
     slices: dict[tuple[int, str], list[float]] = field(default_factory=dict)  # (server second, cdn)
     outcomes: list[tuple[int, str, str]] = field(default_factory=list)  # (server ms, cdn, kind)
 
@@ -161,6 +188,7 @@ class ViewWindow:
     played_ms: float
     bitrate_ms: float
     sustainable_kbps: float | None
+    throughput_ratio: float | None = None  # fast throughput ÷ the view's own level, latest download
 
     @property
     def quality_bitrate_kbps(self) -> float | None:
@@ -268,6 +296,7 @@ class LiveScores:
 
     def _advance(self, view: _View, start: int, end: int) -> None:
         rates = _RATES.get(view.phase)
+        start = max(start, view.settle_until)
         if rates is None or end <= start or not view.cdn:
             return
         a, b = start + view.offset_ms, end + view.offset_ms
@@ -364,22 +393,26 @@ class LiveScores:
             self._outcome(view, t, EXIT_BEFORE_START)
         view.phase = _Phase.OVER
 
-    def _on_request_completed(self, view: _View, event: Mapping[str, Any], _t: int) -> None:
+    def _on_request_completed(self, view: _View, event: Mapping[str, Any], t: int) -> None:
         if event.get("kind", "segment") != "segment" or int(event.get("status", 200)) >= 400:
             return
         size, duration = event.get("bytes"), event.get("duration_ms")
         if not isinstance(size, int) or not isinstance(duration, int) or duration <= 0 or size <= 0:
             return
         cdn = str(event.get("cdn") or view.cdn)
-        if view.throughput is None or view.throughput.cdn != cdn:
+        if view.throughput is None:
             view.throughput = _Throughput(cdn)
-        seconds = duration / 1000
-        view.throughput.add(size * 8 / duration, seconds, self.config.fast_half_life_s, self.config.slow_half_life_s)
+        elif view.throughput.cdn != cdn:
+            view.throughput = view.throughput.moved_to(cdn)
+        view.throughput.add(size * 8 / duration, duration / 1000, self.config)
+        view.throughput.last_ms = t + view.offset_ms
 
-    def _on_pathway(self, view: _View, event: Mapping[str, Any], _t: int) -> None:
+    def _on_pathway(self, view: _View, event: Mapping[str, Any], t: int) -> None:
         pathway = event.get("pathway")
-        if isinstance(pathway, str) and pathway:
+        if isinstance(pathway, str) and pathway and pathway != view.cdn:
             view.cdn = pathway
+            # The buffer the player brings (or lacks) and its bitrate are the old CDN's doing.
+            view.settle_until = t + int(self.config.settle_s * 1000)
 
     # --- output ----------------------------------------------------------------------------
 
@@ -438,13 +471,15 @@ def _view_windows(view: _View, since_ms: int, now_ms: int, abr_safety: float) ->
     for cdn in totals.keys() | outcomes.keys():
         row = totals.get(cdn, [0.0] * SLICE_COLUMNS)
         kinds = outcomes.get(cdn, set())
-        window = _window(view, cdn, row, kinds, abr_safety)
+        window = _window(view, cdn, row, kinds, abr_safety, since_ms)
         if window is not None:
             windows.append(window)
     return windows
 
 
-def _window(view: _View, cdn: str, row: list[float], kinds: set[str], abr_safety: float) -> ViewWindow | None:
+def _window(
+    view: _View, cdn: str, row: list[float], kinds: set[str], abr_safety: float, since_ms: int
+) -> ViewWindow | None:
     played = view.startup_ms is not None
     exited = EXIT_BEFORE_START in kinds and not played
     fatal_before = FATAL_BEFORE_START in kinds and not played
@@ -452,7 +487,8 @@ def _window(view: _View, cdn: str, row: list[float], kinds: set[str], abr_safety
         return None  # still starting: its outcome is not known yet
     if played and row[WATCH] <= 0 and not kinds:
         return None  # paused all along: says nothing about the CDN
-    estimate = view.throughput.estimate_kbps() if view.throughput is not None and view.throughput.cdn == cdn else None
+    throughput = view.throughput if view.throughput is not None and view.throughput.cdn == cdn else None
+    estimate = throughput.estimate_kbps() if throughput is not None else None
     return ViewWindow(
         cdn=cdn,
         group=view.group,
@@ -469,6 +505,7 @@ def _window(view: _View, cdn: str, row: list[float], kinds: set[str], abr_safety
         played_ms=row[PLAYED],
         bitrate_ms=row[BITRATE_MS],
         sustainable_kbps=None if estimate is None else abr_safety * estimate,
+        throughput_ratio=throughput.ratio() if throughput is not None and throughput.last_ms >= since_ms else None,
     )
 
 
@@ -513,11 +550,16 @@ class _Sums:
     bitrate_ms: float = 0.0
     failures: int = 0
     score: float = 0.0
+    ratios: list[float] = field(default_factory=list)  # throughput ÷ own level, views with a recent download
     startups: list[float] = field(default_factory=list)
 
 
 def aggregate(
-    windows: list[ViewWindow], scores: np.ndarray, window_end: datetime, window_s: int, min_views: int
+    windows: list[ViewWindow],
+    scores: np.ndarray,
+    window_end: datetime,
+    window_s: int,
+    min_views: int,
 ) -> list[CdnScore]:
     """Sum the per-view windows into one :class:`CdnScore` per (CDN, back-off level)."""
     sums: dict[tuple[str, Group], _Sums] = {}
@@ -537,6 +579,8 @@ def aggregate(
             s.bitrate_ms += window.bitrate_ms
             s.failures += window.fatal_before_start or window.fatal_after_start
             s.score += score
+            if window.throughput_ratio is not None:
+                s.ratios.append(window.throughput_ratio)
             if window.view_startup_ms is not None:
                 s.startups.append(window.view_startup_ms)
     out = []
@@ -556,6 +600,7 @@ def aggregate(
                     qoe_score=min(100.0, max(0.0, s.score / s.views)),
                     window_end=window_end,
                     window_s=window_s,
+                    throughput_ratio_p50=min(1000.0, float(np.median(s.ratios))) if s.ratios else None,
                 )
             )
         except ValueError:

@@ -41,6 +41,7 @@ class ReasonCode(StrEnum):
     CHALLENGER_PENDING = "challenger_pending"  # leads by the margin, not yet for long enough
     SWITCH = "switch"  # the challenger held its lead: it becomes the incumbent
     EMERGENCY = "emergency"  # the incumbent is far behind: switch at once
+    DEGRADED = "degraded"  # the incumbent's throughput collapsed for its own viewers: switch at once
     INCUMBENT_NO_DATA = "incumbent_no_data"  # the incumbent lost its figures; others have them
     NO_DATA = "no_data"  # no trusted figure at all: default order
     STALE = "stale"  # figures exist but are too old: default order
@@ -70,6 +71,19 @@ class PolicyConfig:
     emergency_margin: float = 20.0  # a lead this large switches at once
     explore_rate: float = 0.05  # share of client requests that explore
     explore_max_gap: float = 25.0  # never explore a CDN known to be this far behind the leader
+    # Without any figure for a group, spread its clients evenly over the pathways (as static
+    # assignment does) instead of sending all of them down the default order: every CDN gets
+    # measured from the start, and no single CDN carries everyone while nothing is known.
+    spread_without_data: bool = False
+    # Degradation: the median viewer of the incumbent gets at most this share of its own recent
+    # throughput, and an alternative's median viewer at least ``healthy_ratio``: switch at once.
+    # QoE figures see a slowdown only as buffers drain; throughput shows it on the next download.
+    # None: no degradation rule (QoE figures only).
+    degraded_ratio: float | None = 0.6
+    healthy_ratio: float = 0.85
+    # A throughput ratio is a median of per-view ratios (each view its own control), far less noisy
+    # than a mean QoE over different viewers: an alternative's health is trusted from fewer views.
+    health_min_views: int = 5
 
     def __post_init__(self) -> None:
         if not self.pathways:
@@ -92,7 +106,9 @@ class PolicyConfig:
                 raise ValueError(f"{name} must be >= 0")
         if self.emergency_margin < self.switch_margin:
             raise ValueError("emergency_margin must be >= switch_margin")
-        if self.min_views < 1 or self.switch_windows < 1 or self.max_age_s <= 0:
+        if self.degraded_ratio is not None and not 0 < self.degraded_ratio < self.healthy_ratio:
+            raise ValueError("need 0 < degraded_ratio < healthy_ratio")
+        if self.health_min_views < 1 or self.min_views < 1 or self.switch_windows < 1 or self.max_age_s <= 0:
             raise ValueError("min_views and switch_windows must be >= 1, max_age_s > 0")
         # Freeze the mappings so a shared config cannot change under a running service.
         for name in ("pathway_cdn", "preference", "caps"):
@@ -117,6 +133,7 @@ class GroupState:
     challenger_since: datetime | None = None
     challenger_windows: int = 0  # distinct score windows over which the challenger led
     challenger_last_window: datetime | None = None
+    provisional: bool = False  # ``priority`` is the default order, chosen without any figure
 
     @property
     def incumbent(self) -> str | None:
@@ -232,16 +249,23 @@ def _fallback(config: PolicyConfig, group: Group, board: ScoreBoard, now: dateti
 
 
 def _choose_first(
-    config: PolicyConfig, state: GroupState, figures: Mapping[str, Figure], now: datetime
+    config: PolicyConfig,
+    state: GroupState,
+    figures: Mapping[str, Figure],
+    now: datetime,
+    health: Mapping[str, float],
 ) -> tuple[str, Reason, GroupState]:
     """Hysteresis on the first pathway. Returns it, the reason and the state's challenger fields."""
     best = _best(figures, config.pathways)
     incumbent = state.incumbent
-    if incumbent is None or incumbent not in config.pathways:
+    if incumbent is None or state.provisional or incumbent not in config.pathways:
         return best, Reason(ReasonCode.INITIAL, f"{best} has the best QoE for this group"), state.without_challenger()
     if incumbent not in figures:
         text = f"{incumbent} has no recent well-sampled figure; {best} has"
         return best, Reason(ReasonCode.INCUMBENT_NO_DATA, text), state.without_challenger()
+    degraded = _degraded_switch(config, incumbent, figures, health)
+    if degraded is not None:
+        return degraded[0], degraded[1], state.without_challenger()
     if best == incumbent:
         text = f"{incumbent} still has the best QoE ({figures[incumbent].adjusted:.1f})"
         return incumbent, Reason(ReasonCode.INCUMBENT_BEST, text), state.without_challenger()
@@ -264,6 +288,37 @@ def _choose_first(
     return incumbent, Reason(ReasonCode.CHALLENGER_PENDING, text), state
 
 
+def _degraded_switch(
+    config: PolicyConfig, incumbent: str, figures: Mapping[str, Figure], health: Mapping[str, float]
+) -> tuple[str, Reason] | None:
+    """The best healthy alternative when the incumbent's throughput collapsed, else None.
+
+    Healthy alternatives are ranked by their trusted QoE figure, then in the default order.
+    """
+    ratio = figures[incumbent].lookup.score.throughput_ratio_p50
+    if config.degraded_ratio is None or ratio is None or ratio > config.degraded_ratio:
+        return None
+    healthy = [p for p in config.pathways if p != incumbent and health.get(p, 0.0) >= config.healthy_ratio]
+    if not healthy:
+        return None  # every CDN slowed down (the viewers' networks, not a CDN), or nothing is known
+    trusted = {p: figures[p] for p in healthy if p in figures}
+    best = _best(trusted, config.pathways) if trusted else healthy[0]
+    text = f"{incumbent}'s viewers get {ratio:.0%} of their usual throughput; {best}'s get {health[best]:.0%}"
+    return best, Reason(ReasonCode.DEGRADED, text)
+
+
+def health_ratios(config: PolicyConfig, group: Group, board: ScoreBoard, now: datetime) -> dict[str, float]:
+    """Each pathway's median throughput ratio from its finest fresh figure with ``health_min_views``."""
+    ratios = {}
+    for pathway in config.pathways:
+        found = board.lookup(
+            config.cdn_of(pathway), group, now, min_views=config.health_min_views, max_age_s=config.max_age_s
+        )
+        if found is not None and found.score.throughput_ratio_p50 is not None:
+            ratios[pathway] = found.score.throughput_ratio_p50
+    return ratios
+
+
 def _track_challenger(state: GroupState, challenger: str, window_end: datetime, now: datetime) -> GroupState:
     if state.challenger != challenger:
         return replace(
@@ -284,11 +339,14 @@ def decide_group(
     """The group's exploitation order at ``now``, and the group's next state."""
     figures = trusted_figures(config, group, board, now)
     if figures:
-        first, reason, state = _choose_first(config, state, figures, now)
+        health = health_ratios(config, group, board, now) if config.degraded_ratio is not None else {}
+        first, reason, state = _choose_first(config, state, figures, now, health)
         priority = _full_order(first, figures, state.priority, config)
+        state = replace(state, provisional=False)
     else:
         reason = _fallback(config, group, board, now)
-        priority, state = tuple(config.pathways), state.without_challenger()
+        # Without figures the order is a fallback, not a choice: the first figures decide afresh.
+        priority, state = tuple(config.pathways), replace(state.without_challenger(), provisional=True)
     if priority[:1] != state.priority[:1]:
         state = state.without_challenger()  # a new incumbent starts with no challenger
     previous = state.priority
@@ -363,6 +421,10 @@ def client_order(
     """
     priority, reason = decision.priority, decision.reason
     cap_draw, explore_draw = rng.random(), rng.random()
+    if config.spread_without_data and reason.code in (ReasonCode.NO_DATA, ReasonCode.STALE) and len(priority) > 1:
+        pick = priority[min(len(priority) - 1, math.floor(explore_draw * len(priority)))]
+        spread = (pick, *(p for p in priority if p != pick))
+        return Decision(decision, spread, Reason(reason.code, reason.text + "; spread over the pathways"), True)
     capped = exploring = False
     first_cdn = config.cdn_of(priority[0])
     if len(priority) > 1 and cap_draw < spill.get(first_cdn, 0.0):

@@ -133,6 +133,10 @@ class CdnScore:
     qoe_score: float  # 0–100, the platform's score
     window_end: datetime  # UTC, end of the aggregation window
     window_s: int = 60
+    # Median over views of (recent segment throughput ÷ the view's own throughput level): about 1
+    # normally, far below when the CDN slows everyone down. Each view is its own control, so the
+    # figure does not depend on who the CDN serves (None: not measured).
+    throughput_ratio_p50: float | None = None
 
     def __post_init__(self) -> None:
         if not _LABEL.match(self.cdn.lower()) or self.cdn != self.cdn.strip():
@@ -148,6 +152,8 @@ class CdnScore:
             raise ValueError("window_end must be timezone-aware UTC")
         if self.window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {self.window_s}")
+        if self.throughput_ratio_p50 is not None:
+            _finite_in("throughput_ratio_p50", self.throughput_ratio_p50, 0.0, 1000.0)
 
     @property
     def kafka_key(self) -> bytes:
@@ -164,6 +170,7 @@ class CdnScore:
 
     def to_json(self) -> bytes:
         """Compact flat JSON. Short keys, because every CDN×group pair is republished every window."""
+        optional = {} if self.throughput_ratio_p50 is None else {"tr": round(self.throughput_ratio_p50, 4)}
         return orjson.dumps(
             {
                 "v": ENCODING_VERSION,
@@ -177,6 +184,7 @@ class CdnScore:
                 "q": round(self.qoe_score, 3),
                 "t": int(self.window_end.timestamp() * 1000),
                 "w": self.window_s,
+                **optional,
             }
         )
 
@@ -203,6 +211,7 @@ class CdnScore:
                 qoe_score=float(_typed(raw, "q", (int, float))),
                 window_end=datetime.fromtimestamp(_typed(raw, "t", int) / 1000, tz=UTC),
                 window_s=_typed(raw, "w", int),
+                throughput_ratio_p50=float(_typed(raw, "tr", (int, float))) if "tr" in raw else None,
             )
         except (ValueError, OverflowError, OSError) as exc:
             raise ScoreDecodeError(str(exc)) from None

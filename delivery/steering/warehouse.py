@@ -23,12 +23,12 @@ CURRENT_PRIORITIES_SQL = """
 SELECT instance, group_key,
        argMax(priority, (decided_at, version)) AS priority,
        argMax(reason_code, (decided_at, version)) AS reason_code,
-       max(decided_at) AS decided_at,
+       max(decided_at) AS last_decided_at,
        count() AS changes
 FROM steering_decisions FINAL
 WHERE decided_at >= now64(3) - toIntervalMinute({minutes:UInt32})
 GROUP BY instance, group_key
-ORDER BY decided_at DESC
+ORDER BY last_decided_at DESC
 LIMIT {limit:UInt32}
 """
 
@@ -45,15 +45,13 @@ def current_priorities(client: Client, minutes: int = 24 * 60, limit: int = 500)
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready rows: timestamps as ISO 8601, arrays as lists."""
-    out: list[dict[str, Any]] = []
-    for row in frame.to_dict(orient="records"):
-        out.append(
-            {
-                key: (value.isoformat() if hasattr(value, "isoformat") else list(value) if _is_array(value) else value)
-                for key, value in row.items()
-            }
-        )
-    return out
+    return [{str(key): _plain(value) for key, value in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return list(value) if _is_array(value) else value  # type: ignore[call-overload]
 
 
 def _is_array(value: object) -> bool:

@@ -151,7 +151,12 @@ class BeaconWriter:
     ) -> None:
         self.view_id = view_id
         self.base_ms = base_ms
-        self.context = {"cdn": cdn, "country": country, "device_type": device_type, "stream_type": stream_type}
+        self.context: dict[str, Any] = {
+            "cdn": cdn,
+            "country": country,
+            "device_type": device_type,
+            "stream_type": stream_type,
+        }
         if asn is not None:
             self.context["asn"] = asn
         self.offset = clock_offset_ms

@@ -1,0 +1,98 @@
+"""The ClickHouse demand source and the warehouse-side routes, on the embedded warehouse (chDB)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from delivery.autoscaling.warehouse import OTHER_REGION, ClickHouseDemandSource
+from qoe.api import create_api
+from qoe.settings import Settings
+from warehouse.client import connect
+from warehouse.migrations import migrate
+
+pytestmark = pytest.mark.integration
+
+MINUTE = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
+
+
+def _delta(minute: datetime, view: str, country: str, active: list[int], bitrate_ms: float) -> dict[str, object]:
+    """One view_deltas row: the view active in the given seconds of the minute, and its bitrate × ms."""
+    return {
+        "minute": minute,
+        "view_id": view,
+        "version": 1,
+        "cdn": "cdn-a",
+        "country": country,
+        "asn": 0,
+        "stream_type": "vod",
+        "bitrate_ms": bitrate_ms,
+        "active_samples": active,
+    }
+
+
+def _insert(settings: Settings, rows: list[dict[str, object]]) -> None:
+    client = connect(settings)
+    frame = pd.DataFrame(rows)
+    client.insert_df("view_deltas", frame)
+
+
+def test_concurrency_is_the_peak_of_summed_seconds_and_egress_the_mean_bits(settings: Settings) -> None:
+    migrate(connect(settings), settings)
+    both = [1] * 60
+    first_half = [1] * 30 + [0] * 30
+    second_half = [0] * 30 + [1] * 30
+    _insert(
+        settings,
+        [
+            _delta(MINUTE, "a", "DE", both, 3000 * 60_000),  # 3 Mbit/s all minute
+            _delta(MINUTE, "b", "FR", first_half, 6000 * 30_000),  # 6 Mbit/s for half of it
+            _delta(MINUTE, "c", "NO", second_half, 6000 * 30_000),
+            _delta(MINUTE, "d", "US", both, 1000 * 60_000),
+            _delta(MINUTE, "e", "ZZ", both, 500 * 60_000),
+            _delta(MINUTE - timedelta(minutes=5), "f", "DE", both, 0.0),  # before the range
+        ],
+    )
+    source = ClickHouseDemandSource(lambda: connect(settings))
+    frame = source(MINUTE - timedelta(minutes=1), MINUTE + timedelta(minutes=1))
+    by_region = frame.set_index("region")
+    assert set(by_region.index) == {"eu", "na", OTHER_REGION}
+    # eu: a all minute + b then c → 2 at every second, never 3
+    assert by_region.loc["eu", "concurrency"] == 2
+    assert by_region.loc["eu", "egress_bps"] == pytest.approx(3_000_000 + 3_000_000 + 3_000_000)
+    assert by_region.loc["na", "concurrency"] == 1
+    assert by_region.loc["na", "egress_bps"] == pytest.approx(1_000_000)
+    assert pd.Timestamp(by_region.loc["eu", "minute"]) == pd.Timestamp(MINUTE)
+
+
+def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
+    client = connect(settings)
+    migrate(client, settings)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = [
+        _delta(now - timedelta(minutes=m), f"v{m}-{i}", "DE", [1] * 60, 4000 * 60_000)
+        for m in range(1, 30)
+        for i in range(3)
+    ]
+    _insert(settings, rows)
+    with TestClient(create_api(settings, client)) as api:
+        signals = api.get("/v1/autoscaling/signals")
+        assert signals.status_code == 200, signals.text
+        eu = signals.json()["regions"]["eu"]
+        assert eu["observed"]["concurrency"] == 3
+        assert eu["tiers"]["edge"]["desired_replicas"] >= 2
+        assert api.get("/v1/autoscaling/signals", params={"region": "mars"}).status_code == 404
+        metrics = api.get("/v1/autoscaling/metrics").text
+        assert 'qoe_desired_replicas{region="eu",tier="edge"}' in metrics
+
+
+def test_steering_decision_routes_answer_empty_tables(settings: Settings) -> None:
+    client = connect(settings)
+    migrate(client, settings)
+    with TestClient(create_api(settings, client)) as api:
+        assert api.get("/v1/steering/decisions").json() == {"decisions": []}
+        assert api.get("/v1/steering/priorities").json() == {"groups": []}
+        assert api.get("/v1/steering/decisions", params={"minutes": 0}).status_code == 422
