@@ -28,7 +28,7 @@ class DeliveryOptions:
     steering_spread_without_data: bool = True  # no figures for a group: spread its clients evenly
     steering_instance: str = "gateway"  # names this replica in the decision log
     steering_score_window_s: int = 30  # the live figures cover this many seconds of activity
-    steering_score_tick_s: float = 2.0  # the score agent publishes this often
+    steering_score_tick_s: float = 1.0  # the score agent publishes this often
     steering_score_min_views: int = 5  # the agent publishes figures from this many scored views
     autoscaling_provision_minutes: int = 3
     autoscaling_stabilisation_s: float = 180.0

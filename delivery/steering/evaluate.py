@@ -61,7 +61,7 @@ class EvaluationConfig:
     incidents: tuple[str, ...] = (DEFAULT_INCIDENT,)
     seed: int = 0
     ttl_s: int = 20  # steering manifest TTL for ours and the oracle
-    tick_s: float = 2.0  # how often the score agent publishes
+    tick_s: float = 1.0  # how often the score agent publishes
     pipeline_delay_s: float = 1.0  # ingest → Kafka → agent, and compacted topic → gateway board
     live: LiveScoreConfig = field(default_factory=LiveScoreConfig)
     policy: PolicyConfig | None = None  # None: the service's defaults over the simulated CDNs

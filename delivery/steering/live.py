@@ -62,6 +62,11 @@ class LiveScoreConfig:
     baseline_half_life_s: float = 30.0  # a view's own recent throughput level (seconds of download time)
     baseline_min_weight: float = 0.3  # the level needs this much history (≈ 15 s of downloads) first
     settle_s: float = 10.0  # after a pathway change the new CDN is not charged for the old one's damage
+    # The throughput ratio of a figure is the median over downloads of the last ``ratio_recent_s``
+    # when at least ``ratio_recent_min`` views have one (a slowdown shows as soon as players
+    # report it), else over the whole window (an alternative with few views stays measured).
+    ratio_recent_s: float = 6.0
+    ratio_recent_min: int = 5
     max_views: int = 500_000  # views kept in memory (the least recently heard is forgotten)
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class LiveScoreConfig:
             raise ValueError("half-lives must be positive")
         if self.top_bitrate_kbps is not None and self.top_bitrate_kbps <= 0:
             raise ValueError("top_bitrate_kbps must be positive")
+        if self.ratio_recent_s <= 0 or self.ratio_recent_min < 1:
+            raise ValueError("ratio_recent_s and ratio_recent_min must be positive")
         if not 0 < self.baseline_min_weight < 1 or self.settle_s < 0:
             raise ValueError("baseline_min_weight must be within (0, 1), settle_s >= 0")
 
@@ -189,6 +196,7 @@ class ViewWindow:
     bitrate_ms: float
     sustainable_kbps: float | None
     throughput_ratio: float | None = None  # fast throughput ÷ the view's own level, latest download
+    ratio_at_ms: int = 0  # server time of that download
 
     @property
     def quality_bitrate_kbps(self) -> float | None:
@@ -446,7 +454,16 @@ class LiveScores:
         windows = self.windows(now_ms)
         per_view = score_windows(windows, self.top_bitrate_kbps())
         window_end = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-        return aggregate(windows, per_view, window_end, self.config.window_s, self.config.min_views)
+        config = self.config
+        return aggregate(
+            windows,
+            per_view,
+            window_end,
+            config.window_s,
+            config.min_views,
+            ratio_recent_s=config.ratio_recent_s,
+            ratio_recent_min=config.ratio_recent_min,
+        )
 
 
 def _view_windows(view: _View, since_ms: int, now_ms: int, abr_safety: float) -> list[ViewWindow]:
@@ -506,6 +523,7 @@ def _window(
         bitrate_ms=row[BITRATE_MS],
         sustainable_kbps=None if estimate is None else abr_safety * estimate,
         throughput_ratio=throughput.ratio() if throughput is not None and throughput.last_ms >= since_ms else None,
+        ratio_at_ms=throughput.last_ms if throughput is not None else 0,
     )
 
 
@@ -551,6 +569,7 @@ class _Sums:
     failures: int = 0
     score: float = 0.0
     ratios: list[float] = field(default_factory=list)  # throughput ÷ own level, views with a recent download
+    recent_ratios: list[float] = field(default_factory=list)  # … whose download is very recent
     startups: list[float] = field(default_factory=list)
 
 
@@ -560,9 +579,13 @@ def aggregate(
     window_end: datetime,
     window_s: int,
     min_views: int,
+    *,
+    ratio_recent_s: float = 6.0,
+    ratio_recent_min: int = 5,
 ) -> list[CdnScore]:
     """Sum the per-view windows into one :class:`CdnScore` per (CDN, back-off level)."""
     sums: dict[tuple[str, Group], _Sums] = {}
+    recent_since_ms = window_end.timestamp() * 1000 - ratio_recent_s * 1000
     chains: dict[Group, tuple[Group, ...]] = {}
     for window, score in zip(windows, scores.tolist(), strict=True):
         chain = chains.get(window.group)
@@ -581,6 +604,8 @@ def aggregate(
             s.score += score
             if window.throughput_ratio is not None:
                 s.ratios.append(window.throughput_ratio)
+                if window.ratio_at_ms >= recent_since_ms:
+                    s.recent_ratios.append(window.throughput_ratio)
             if window.view_startup_ms is not None:
                 s.startups.append(window.view_startup_ms)
     out = []
@@ -600,12 +625,17 @@ def aggregate(
                     qoe_score=min(100.0, max(0.0, s.score / s.views)),
                     window_end=window_end,
                     window_s=window_s,
-                    throughput_ratio_p50=min(1000.0, float(np.median(s.ratios))) if s.ratios else None,
+                    throughput_ratio_p50=_ratio_p50(s, ratio_recent_min),
                 )
             )
         except ValueError:
             continue  # a CDN label that is not a pathway id (a player's free text): never steerable
     return out
+
+
+def _ratio_p50(sums: _Sums, recent_min: int) -> float | None:
+    ratios = sums.recent_ratios if len(sums.recent_ratios) >= recent_min else sums.ratios
+    return min(1000.0, float(np.median(ratios))) if ratios else None
 
 
 def _group(context: Mapping[str, Any], server: Mapping[str, Any]) -> Group:

@@ -65,7 +65,7 @@ def test_concurrency_is_the_peak_of_summed_seconds_and_egress_the_mean_bits(sett
     assert by_region.loc["eu", "egress_bps"] == pytest.approx(3_000_000 + 3_000_000 + 3_000_000)
     assert by_region.loc["na", "concurrency"] == 1
     assert by_region.loc["na", "egress_bps"] == pytest.approx(1_000_000)
-    assert pd.Timestamp(by_region.loc["eu", "minute"]) == pd.Timestamp(MINUTE)
+    assert set(frame["minute"]) == {pd.Timestamp(MINUTE)}
 
 
 def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
