@@ -50,7 +50,7 @@ from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, Steer
 
 POLICIES = ("static", "random", "round_robin", "ours", "oracle")
 CDN_NAMES = tuple(f"cdn-{letter}" for letter in "abcdefgh")
-DEFAULT_INCIDENT = "cdn-a:degrade:240s-480s"
+DEFAULT_INCIDENT = "cdn-a:degrade=0.1:240s-600s"  # the CLI's default too (delivery.cli)
 
 
 @dataclass(frozen=True)
