@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 import pandas as pd
@@ -48,6 +49,7 @@ from streams.sessionizer.view import (
 )
 
 log = logging.getLogger(__name__)
+_BY_SEQ = itemgetter(0)  # Ev.seq
 
 # score_sessions column → views column
 _SCORE_FIELDS = (
@@ -92,7 +94,7 @@ class ViewSession:
     def add(self, events: list[Ev]) -> list[Ev]:
         """Keeps the events not seen before; returns them in seq order."""
         fresh: list[Ev] = []
-        for ev in sorted(events, key=lambda e: e.seq):
+        for ev in sorted(events, key=_BY_SEQ):
             if ev.seq not in self.events:
                 self.events[ev.seq] = ev
                 fresh.append(ev)
@@ -141,6 +143,7 @@ class SessionizerStats:
     flushes: int = 0
     views_written: int = 0
     deltas_written: int = 0
+    events_written: int = 0  # net events the written deltas add to the rollups
 
 
 class Sessionizer:
@@ -299,6 +302,7 @@ class Sessionizer:
         self.stats.flushes += 1
         self.stats.views_written += len(writes.views)
         self.stats.deltas_written += len(writes.deltas)
+        self.stats.events_written += int(sum(row.get("events", 0) for row in writes.deltas))
         return writes
 
     def write(self, writes: Writes) -> None:
@@ -353,6 +357,8 @@ class Sessionizer:
         session.refold = False
 
     def _rows(self, sessions: list[ViewSession]) -> Writes:
+        for session in sessions:
+            session.fold.settle()
         outcomes = [outcome(s.fold, s.timed_out) for s in sessions]
         records = [view_record(s.fold, s.meta, out) for s, out in zip(sessions, outcomes, strict=True)]
         scores = _scores(sessions, outcomes, records)

@@ -88,6 +88,7 @@ class ViewFold:
     phase: Phase = Phase.IDLE
     max_seq: int = -1
     last_ts: int | None = None  # the view's clock: newest time seen, in seq order
+    mark_ts: int | None = None  # time is sliced up to here (see ``apply``)
     first_ts: int | None = None
     # anchors (viewer clock)
     request_ts: int | None = None
@@ -134,21 +135,38 @@ class ViewFold:
     buckets: dict[Key, list[float]] = field(default_factory=dict)
     samples: dict[Key, list[int]] = field(default_factory=dict)
     dirty: set[Key] = field(default_factory=set)
+    _last_key: Key | None = None
+    _last_bucket: list[float] = field(default_factory=list)
+    _here: list[float] = field(default_factory=list)
 
     # --- folding ----------------------------------------------------------------------------
     def apply(self, ev: Ev) -> None:
-        """Fold one event; the caller guarantees ``ev.seq`` is above every seq folded so far."""
+        """Fold one event; the caller guarantees ``ev.seq`` is above every seq folded so far.
+
+        Time is accounted lazily: events that cannot change the phase or what is on screen
+        (heartbeats, requests, ad markers) only move the clock, and the interval since the last
+        other event is sliced when the next one comes or at ``settle()``. Slicing one interval
+        or its pieces gives the same figures, so this is only faster, not different.
+        """
         t = ev.ts if self.last_ts is None or ev.ts > self.last_ts else self.last_ts
         if self.last_ts is None:
-            self.first_ts = t
-        else:
-            self._advance(self.last_ts, t)
+            self.first_ts = self.mark_ts = t
         self.last_ts = t
         self.max_seq = ev.seq
-        self._count(t, EVENTS)
+        self._here = self._bucket(self.minute_of(t))  # the cell every count of this event goes to
+        self._count(EVENTS)
         handler = _HANDLERS.get(ev.type)
-        if handler is not None:
-            handler(self, ev, t)
+        if handler is None:
+            return
+        if handler is not _passive:
+            self.settle()
+        handler(self, ev, t)
+
+    def settle(self) -> None:
+        """Slices the time since the last phase-changing event up to the newest event."""
+        if self.mark_ts is not None and self.last_ts is not None and self.last_ts > self.mark_ts:
+            self._advance(self.mark_ts, self.last_ts)
+            self.mark_ts = self.last_ts
 
     def server_ms(self, viewer_ts: int) -> int:
         return viewer_ts + self.offset_ms
@@ -176,10 +194,13 @@ class ViewFold:
 
     def _bucket(self, minute: int) -> list[float]:
         key = (minute, self.cdn)
+        if key == self._last_key and key in self.dirty:
+            return self._last_bucket  # the hot path: most events land in the cell of the one before
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = zeros()
         self.dirty.add(key)
+        self._last_key, self._last_bucket = key, bucket
         return bucket
 
     def _slice(self, start: int, end: int, rates: Rates) -> None:
@@ -213,8 +234,9 @@ class ViewFold:
                 row[i] += 1
             second = edge
 
-    def _count(self, t: int, index: int, n: float = 1.0) -> None:
-        self._bucket(self.minute_of(t))[index] += n
+    def _count(self, index: int, n: float = 1.0) -> None:
+        """Counts something that happened at the event being folded."""
+        self._here[index] += n
         self.totals[index] += n
 
     def _weigh_playing(self, ms: int) -> None:
@@ -288,7 +310,7 @@ class ViewFold:
     def _on_stall_start(self, _ev: Ev, t: int) -> None:
         if self.phase is Phase.PLAYING:
             self.phase = Phase.STALLED
-            self._count(t, STALLS)
+            self._count(STALLS)
         elif self.phase in (Phase.SEEKING, Phase.STARTING):
             self.excluded_wait = True  # startup buffering or seek buffering: never a stall
 
@@ -303,7 +325,7 @@ class ViewFold:
     def _on_rendition(self, ev: Ev, t: int) -> None:
         bitrate, width, height, framerate, quality, top = ev.extra
         if self.started and self.bitrate is not None and bitrate != self.bitrate:
-            self._count(t, UP if bitrate > self.bitrate else DOWN)
+            self._count(UP if bitrate > self.bitrate else DOWN)
         self.bitrate = bitrate
         self.video_w, self.video_h = width or 0, height or 0
         self.framerate = framerate
@@ -340,21 +362,25 @@ class ViewFold:
             self.exit_reason = ev.extra
             self.phase = Phase.CLOSED
 
-    def _on_heartbeat(self, ev: Ev, t: int) -> None:
+    def _on_heartbeat(self, ev: Ev, t: int) -> None:  # passive: changes no phase
         dropped, total = ev.extra
         if dropped is not None:
             # Cumulative counters; one that went down was reset (a new media element).
             last = self.last_dropped
-            self._count(t, DROPPED, dropped - last if last is not None and dropped >= last else dropped)
+            self._count(DROPPED, dropped - last if last is not None and dropped >= last else dropped)
             self.last_dropped = dropped
         if total is not None:
             last = self.last_total
-            self._count(t, FRAMES, total - last if last is not None and total >= last else total)
+            self._count(FRAMES, total - last if last is not None and total >= last else total)
             self.last_total = total
 
     def _on_pathway(self, ev: Ev, _t: int) -> None:
         if ev.extra:
             self.cdn = ev.extra
+
+
+def _passive(fold: ViewFold, ev: Ev, t: int) -> None:
+    fold._on_heartbeat(ev, t)
 
 
 _HANDLERS: dict[str, Callable[[ViewFold, Ev, int], None]] = {
@@ -371,7 +397,7 @@ _HANDLERS: dict[str, Callable[[ViewFold, Ev, int], None]] = {
     "error": ViewFold._on_error,
     "ended": ViewFold._on_ended,
     "view_end": ViewFold._on_view_end,
-    "heartbeat": ViewFold._on_heartbeat,
+    "heartbeat": _passive,
     "pathway_change": ViewFold._on_pathway,
 }
 
@@ -382,4 +408,5 @@ def fold_events(events: Iterable[Ev], offset_ms: int, cdn: str) -> ViewFold:
     for ev in sorted(events, key=lambda e: e.seq):
         if ev.seq > fold.max_seq:
             fold.apply(ev)
+    fold.settle()
     return fold

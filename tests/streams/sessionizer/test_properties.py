@@ -73,6 +73,9 @@ def test_order_duplicates_and_chunking_do_not_change_the_fold(
     incremental = ViewFold(0, "cdn-a")
     for ev in evs:
         incremental.apply(ev)
+        if rng.random() < 0.3:
+            incremental.settle()  # a flush between two events
+    incremental.settle()
     for fold in (refolded, incremental):
         assert fold.buckets == reference.buckets and fold.samples == reference.samples
         assert view_record(fold, META, outcome(fold, False)) == view_record(reference, META, outcome(reference, False))
