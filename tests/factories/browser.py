@@ -84,14 +84,6 @@ class Pacer:
         time.sleep(max(0.0, ready_at - time.monotonic()))
 
 
-@dataclass(frozen=True)
-class Served:
-    path: str
-    status: int
-    size: int
-    at: float
-
-
 class LocalOrigin:
     """An HTTP origin on a free loopback port: folders under URL prefixes, plus fixed pages."""
 
@@ -105,8 +97,6 @@ class LocalOrigin:
         self.pages = dict(pages or {})
         self.cdn = cdn
         self.pacer = Pacer()
-        self.served: list[Served] = []
-        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"origin-{cdn}", daemon=True)
@@ -127,10 +117,6 @@ class LocalOrigin:
     def throttle(self, kbps: float | None, delay_ms: float = 0.0) -> None:
         """Caps this origin's bandwidth (all responses together) and delays first bytes; None lifts it."""
         self.pacer.set(kbps, delay_ms)
-
-    def record(self, served: Served) -> None:
-        with self._lock:
-            self.served.append(served)
 
     def resolve(self, path: str) -> Path | None:
         for prefix, folder in self.folders.items():
@@ -161,14 +147,14 @@ def _handler_for(origin: LocalOrigin) -> type[BaseHTTPRequestHandler]:
             path = unquote(urlsplit(self.path).path)
             page = origin.pages.get(path)
             if page is not None:
-                self._send(HTTPStatus.OK, _CONTENT_TYPES[".html"], page.encode(), path)
+                self._send(HTTPStatus.OK, _CONTENT_TYPES[".html"], page.encode())
                 return
             found = origin.resolve(path)
             if found is None:
-                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found", path)
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found")
                 return
             kind = _CONTENT_TYPES.get(found.suffix, "application/octet-stream")
-            self._send(HTTPStatus.OK, kind, found.read_bytes(), path)
+            self._send(HTTPStatus.OK, kind, found.read_bytes())
 
         def _head(self, status: HTTPStatus, kind: str, size: int) -> None:
             self.send_response(status)
@@ -181,7 +167,7 @@ def _handler_for(origin: LocalOrigin) -> type[BaseHTTPRequestHandler]:
                 self.send_header("X-CDN", origin.cdn)
             self.end_headers()
 
-        def _send(self, status: HTTPStatus, kind: str, body: bytes, path: str) -> None:
+        def _send(self, status: HTTPStatus, kind: str, body: bytes) -> None:
             origin.pacer.first_byte()
             try:
                 self._head(status, kind, len(body))
@@ -191,7 +177,6 @@ def _handler_for(origin: LocalOrigin) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(chunk)
             except ConnectionError:  # the player aborted the request (an ABR emergency switch)
                 return
-            origin.record(Served(path, int(status), len(body), time.time()))
 
     return Handler
 

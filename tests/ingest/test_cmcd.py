@@ -24,6 +24,7 @@ from ingest.cmcd import (
     parse_record,
     parse_report,
 )
+from ingest.cors import parse_origins
 from ingest.producer import MemoryRecordSink
 from qoe.settings import Settings
 from schemas import BeaconRecord, DeadLetter
@@ -453,7 +454,9 @@ def test_cors_stays_off_other_routes(client: TestClient) -> None:
 
 
 def test_allowed_origins_can_be_listed(sink: MemoryRecordSink) -> None:
-    app = create_app(Settings(_env_file=None), sink, cors_origins=("https://video.example",))
+    assert parse_origins("") == ("*",)
+    assert parse_origins(" https://a.example/, https://b.example ") == ("https://a.example", "https://b.example")
+    app = create_app(Settings(_env_file=None), sink, cors_origins=parse_origins("https://video.example"))
     with TestClient(app) as listed:
         allowed = listed.options("/v1/cmcd", headers=PREFLIGHT)
         refused = listed.options("/v1/cmcd", headers={**PREFLIGHT, "origin": "https://evil.example"})
