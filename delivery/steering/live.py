@@ -65,7 +65,7 @@ class LiveScoreConfig:
     # The throughput ratio of a figure is the median over downloads of the last ``ratio_recent_s``
     # when at least ``ratio_recent_min`` views have one (a slowdown shows as soon as players
     # report it), else over the whole window (an alternative with few views stays measured).
-    ratio_recent_s: float = 6.0
+    ratio_recent_s: float = 5.0
     ratio_recent_min: int = 5
     max_views: int = 500_000  # views kept in memory (the least recently heard is forgotten)
 
@@ -612,6 +612,7 @@ def aggregate(
     for (cdn, group), s in sums.items():
         if s.views < min_views:
             continue
+        ratios = s.recent_ratios if len(s.recent_ratios) >= ratio_recent_min else s.ratios
         try:
             out.append(
                 CdnScore(
@@ -625,7 +626,8 @@ def aggregate(
                     qoe_score=min(100.0, max(0.0, s.score / s.views)),
                     window_end=window_end,
                     window_s=window_s,
-                    throughput_ratio_p50=_ratio_p50(s, ratio_recent_min),
+                    throughput_ratio_p50=_ratio_p50(ratios),
+                    throughput_ratio_views=len(ratios),
                 )
             )
         except ValueError:
@@ -633,8 +635,7 @@ def aggregate(
     return out
 
 
-def _ratio_p50(sums: _Sums, recent_min: int) -> float | None:
-    ratios = sums.recent_ratios if len(sums.recent_ratios) >= recent_min else sums.ratios
+def _ratio_p50(ratios: list[float]) -> float | None:
     return min(1000.0, float(np.median(ratios))) if ratios else None
 
 

@@ -79,11 +79,12 @@ class PolicyConfig:
     # throughput, and an alternative's median viewer at least ``healthy_ratio``: switch at once.
     # QoE figures see a slowdown only as buffers drain; throughput shows it on the next download.
     # None: no degradation rule (QoE figures only).
-    degraded_ratio: float | None = 0.6
+    degraded_ratio: float | None = 0.7
     healthy_ratio: float = 0.85
     # A throughput ratio is a median of per-view ratios (each view its own control), far less noisy
     # than a mean QoE over different viewers: an alternative's health is trusted from fewer views.
     health_min_views: int = 5
+    degraded_min_views: int = 20  # … while the incumbent's collapse must be seen by this many
 
     def __post_init__(self) -> None:
         if not self.pathways:
@@ -108,7 +109,8 @@ class PolicyConfig:
             raise ValueError("emergency_margin must be >= switch_margin")
         if self.degraded_ratio is not None and not 0 < self.degraded_ratio < self.healthy_ratio:
             raise ValueError("need 0 < degraded_ratio < healthy_ratio")
-        if self.health_min_views < 1 or self.min_views < 1 or self.switch_windows < 1 or self.max_age_s <= 0:
+        counts = (self.health_min_views, self.degraded_min_views, self.min_views, self.switch_windows)
+        if min(counts) < 1 or self.max_age_s <= 0:
             raise ValueError("min_views and switch_windows must be >= 1, max_age_s > 0")
         # Freeze the mappings so a shared config cannot change under a running service.
         for name in ("pathway_cdn", "preference", "caps"):
@@ -253,7 +255,8 @@ def _choose_first(
     state: GroupState,
     figures: Mapping[str, Figure],
     now: datetime,
-    health: Mapping[str, float],
+    health: Mapping[str, Health],
+    incumbent_health: Health | None,
 ) -> tuple[str, Reason, GroupState]:
     """Hysteresis on the first pathway. Returns it, the reason and the state's challenger fields."""
     best = _best(figures, config.pathways)
@@ -263,7 +266,7 @@ def _choose_first(
     if incumbent not in figures:
         text = f"{incumbent} has no recent well-sampled figure; {best} has"
         return best, Reason(ReasonCode.INCUMBENT_NO_DATA, text), state.without_challenger()
-    degraded = _degraded_switch(config, incumbent, figures, health)
+    degraded = _degraded_switch(config, incumbent, incumbent_health, figures, health)
     if degraded is not None:
         return degraded[0], degraded[1], state.without_challenger()
     if best == incumbent:
@@ -289,34 +292,58 @@ def _choose_first(
 
 
 def _degraded_switch(
-    config: PolicyConfig, incumbent: str, figures: Mapping[str, Figure], health: Mapping[str, float]
+    config: PolicyConfig,
+    incumbent: str,
+    mine: Health | None,
+    figures: Mapping[str, Figure],
+    health: Mapping[str, Health],
 ) -> tuple[str, Reason] | None:
     """The best healthy alternative when the incumbent's throughput collapsed, else None.
 
     Healthy alternatives are ranked by their trusted QoE figure, then in the default order.
     """
-    ratio = figures[incumbent].lookup.score.throughput_ratio_p50
-    if config.degraded_ratio is None or ratio is None or ratio > config.degraded_ratio:
+    if config.degraded_ratio is None or mine is None or mine.ratio > config.degraded_ratio:
         return None
-    healthy = [p for p in config.pathways if p != incumbent and health.get(p, 0.0) >= config.healthy_ratio]
+    healthy = [p for p in config.pathways if p != incumbent and p in health and health[p].ratio >= config.healthy_ratio]
     if not healthy:
-        return None  # every CDN slowed down (the viewers' networks, not a CDN), or nothing is known
+        return None  # every CDN slowed down (the viewers' own networks), or nothing is known
     trusted = {p: figures[p] for p in healthy if p in figures}
     best = _best(trusted, config.pathways) if trusted else healthy[0]
-    text = f"{incumbent}'s viewers get {ratio:.0%} of their usual throughput; {best}'s get {health[best]:.0%}"
+    text = (
+        f"{incumbent}'s viewers get {mine.ratio:.0%} of their usual throughput ({mine.views} views); "
+        f"{best}'s get {health[best].ratio:.0%}"
+    )
     return best, Reason(ReasonCode.DEGRADED, text)
 
 
-def health_ratios(config: PolicyConfig, group: Group, board: ScoreBoard, now: datetime) -> dict[str, float]:
-    """Each pathway's median throughput ratio from its finest fresh figure with ``health_min_views``."""
-    ratios = {}
-    for pathway in config.pathways:
-        found = board.lookup(
-            config.cdn_of(pathway), group, now, min_views=config.health_min_views, max_age_s=config.max_age_s
-        )
-        if found is not None and found.score.throughput_ratio_p50 is not None:
-            ratios[pathway] = found.score.throughput_ratio_p50
-    return ratios
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A pathway's median throughput ratio and how many views it comes from."""
+
+    ratio: float
+    views: int
+
+
+def ratio_health(
+    cdn: str, group: Group, board: ScoreBoard, now: datetime, min_views: int, max_age_s: float
+) -> Health | None:
+    """The finest fresh throughput ratio of ``cdn`` for ``group`` from at least ``min_views`` views."""
+    for level in group.backoff_chain():
+        score = board.get(cdn, level)
+        if score is None or score.throughput_ratio_p50 is None or score.is_stale(now, max_age_s):
+            continue
+        if score.throughput_ratio_views >= min_views:
+            return Health(score.throughput_ratio_p50, score.throughput_ratio_views)
+    return None
+
+
+def health_ratios(config: PolicyConfig, group: Group, board: ScoreBoard, now: datetime) -> dict[str, Health]:
+    """Each pathway's health, from ``health_min_views`` views (alternatives need few)."""
+    found = {
+        p: ratio_health(config.cdn_of(p), group, board, now, config.health_min_views, config.max_age_s)
+        for p in config.pathways
+    }
+    return {p: h for p, h in found.items() if h is not None}
 
 
 def _track_challenger(state: GroupState, challenger: str, window_end: datetime, now: datetime) -> GroupState:
@@ -333,14 +360,25 @@ def _track_challenger(state: GroupState, challenger: str, window_end: datetime, 
     return state
 
 
+def _health(
+    config: PolicyConfig, state: GroupState, group: Group, board: ScoreBoard, now: datetime
+) -> tuple[dict[str, Health], Health | None]:
+    """Every pathway's health, and the incumbent's from ``degraded_min_views`` views (None: rule off)."""
+    if config.degraded_ratio is None or state.incumbent not in config.pathways:
+        return {}, None
+    cdn = config.cdn_of(state.incumbent)
+    mine = ratio_health(cdn, group, board, now, config.degraded_min_views, config.max_age_s)
+    return health_ratios(config, group, board, now), mine
+
+
 def decide_group(
     config: PolicyConfig, state: GroupState, group: Group, board: ScoreBoard, now: datetime
 ) -> tuple[GroupDecision, GroupState]:
     """The group's exploitation order at ``now``, and the group's next state."""
     figures = trusted_figures(config, group, board, now)
     if figures:
-        health = health_ratios(config, group, board, now) if config.degraded_ratio is not None else {}
-        first, reason, state = _choose_first(config, state, figures, now, health)
+        health, mine = _health(config, state, group, board, now)
+        first, reason, state = _choose_first(config, state, figures, now, health, mine)
         priority = _full_order(first, figures, state.priority, config)
         state = replace(state, provisional=False)
     else:

@@ -137,6 +137,7 @@ class CdnScore:
     # normally, far below when the CDN slows everyone down. Each view is its own control, so the
     # figure does not depend on who the CDN serves (None: not measured).
     throughput_ratio_p50: float | None = None
+    throughput_ratio_views: int = 0  # sample size of that median
 
     def __post_init__(self) -> None:
         if not _LABEL.match(self.cdn.lower()) or self.cdn != self.cdn.strip():
@@ -154,6 +155,8 @@ class CdnScore:
             raise ValueError(f"window_s must be > 0, got {self.window_s}")
         if self.throughput_ratio_p50 is not None:
             _finite_in("throughput_ratio_p50", self.throughput_ratio_p50, 0.0, 1000.0)
+        if self.throughput_ratio_views < 0 or (self.throughput_ratio_p50 is None and self.throughput_ratio_views):
+            raise ValueError("throughput_ratio_views must be >= 0, and 0 without a ratio")
 
     @property
     def kafka_key(self) -> bytes:
@@ -170,7 +173,9 @@ class CdnScore:
 
     def to_json(self) -> bytes:
         """Compact flat JSON. Short keys, because every CDN×group pair is republished every window."""
-        optional = {} if self.throughput_ratio_p50 is None else {"tr": round(self.throughput_ratio_p50, 4)}
+        optional = {}
+        if self.throughput_ratio_p50 is not None:
+            optional = {"tr": round(self.throughput_ratio_p50, 4), "tn": self.throughput_ratio_views}
         return orjson.dumps(
             {
                 "v": ENCODING_VERSION,
@@ -212,6 +217,7 @@ class CdnScore:
                 window_end=datetime.fromtimestamp(_typed(raw, "t", int) / 1000, tz=UTC),
                 window_s=_typed(raw, "w", int),
                 throughput_ratio_p50=float(_typed(raw, "tr", (int, float))) if "tr" in raw else None,
+                throughput_ratio_views=_typed(raw, "tn", int) if "tn" in raw else 0,
             )
         except (ValueError, OverflowError, OSError) as exc:
             raise ScoreDecodeError(str(exc)) from None
