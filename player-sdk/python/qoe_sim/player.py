@@ -184,7 +184,7 @@ class Viewer:
         self._epoch += 1
         behavior = world.behavior
         self.live = rng.random() < behavior.live_share
-        title_id, title = rng.choice(LIVE_CHANNELS) if self.live else _title(world.catalog, rng)
+        title_id, title = rng.choice(LIVE_CHANNELS) if self.live else self._title(rng)
         self.total_segments = 0 if self.live else world.manifest.segments
         self.live_join_ms = now
         group = self._group()
@@ -207,6 +207,10 @@ class Viewer:
         self._schedule_reload(decision)
         world.scheduler.at(now + world.player.heartbeat_ms, self._heartbeat, self._epoch)
         self._fetch("manifest", world.player.manifest_bytes * 8, None)
+
+    def _title(self, rng: random.Random) -> tuple[str, str]:
+        title = self.world.catalog.pick_for(self.index, self.views_started, rng)
+        return title.title_id, title.title
 
     def _draw_view_fate(self, now: float) -> None:
         behavior, rng, scheduler = self.world.behavior, self.person, self.world.scheduler
@@ -683,8 +687,3 @@ class Viewer:
         rate = self.profile.device.dropped_frame_rate * fps / 30
         self.total_frames += int(frames)
         self.dropped_frames += int(frames * rate + self.net.random())
-
-
-def _title(catalog: Catalog, rng: random.Random) -> tuple[str, str]:
-    title = catalog.pick(rng)
-    return title.title_id, title.title
