@@ -9,12 +9,13 @@ from prometheus_client import CollectorRegistry
 from delivery.warehouse_api import delivery_warehouse_router
 from qoe.http import OrjsonResponse
 from qoe.settings import Settings
+from recommender import api as recommender_api
 from warehouse import api as events_api
 from warehouse.stats import api as stats_api
 
 
 def warehouse_routers() -> list[APIRouter]:
-    return [events_api.router, stats_api.router, delivery_warehouse_router()]
+    return [events_api.router, stats_api.router, delivery_warehouse_router(), recommender_api.router]
 
 
 def create_api(settings: Settings, client: Client, registry: CollectorRegistry | None = None) -> FastAPI:
