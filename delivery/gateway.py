@@ -63,15 +63,24 @@ class ScoreFeed:
         """Consume until ``stop`` is set, reconnecting with back-off after failures."""
         delay = 0.5
         while not stop.is_set():
-            try:
-                await self._consume(stop)
+            consume = asyncio.create_task(self._consume(stop))
+            stopped = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({consume, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stopped in done:  # do not wait out a connection attempt to a broker that is away
+                consume.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await consume
                 return
-            except Exception:  # the broker is down or restarting: steering keeps its last figures
-                self.errors += 1
-                log.exception("score feed from %s failed; retrying in %.1f s", self.topic, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 10.0)
+            stopped.cancel()
+            failure = consume.exception()
+            if failure is None:
+                return
+            # The broker is down or restarting: steering keeps its last figures meanwhile.
+            self.errors += 1
+            log.warning("score feed from %s failed (%s); retrying in %.1f s", self.topic, failure, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -103,7 +112,9 @@ class ScoreFeed:
 class KafkaDecisionLog:
     """The service's :class:`DecisionLog`: one JSON record per priority change, keyed by group."""
 
-    def __init__(self, bootstrap: str, topic: str, *, max_block_ms: int = 100) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, max_block_ms: int = 100, bootstrap_timeout_ms: int = 3000
+    ) -> None:
         from kafka import KafkaProducer
 
         self.topic = topic
@@ -112,6 +123,7 @@ class KafkaDecisionLog:
             client_id="qoe-steering-decisions",
             linger_ms=50,
             max_block_ms=max_block_ms,  # a full buffer fails the log write, never the request
+            bootstrap_timeout_ms=bootstrap_timeout_ms,  # retried by the caller while Kafka is away
         )
 
     def __call__(self, record: DecisionRecord) -> None:
@@ -234,6 +246,24 @@ def steering_config(options: DeliveryOptions) -> SteeringConfig:
     return SteeringConfig(policy, ttl_s=options.steering_ttl_s)
 
 
+async def _attach_decision_log(
+    service: SteeringService, bootstrap: str, options: DeliveryOptions, stop: asyncio.Event
+) -> None:
+    """Connect the decision log, retrying while Kafka is away: the gateway serves meanwhile
+    (priority changes are then not logged, and counted as such)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            topic = options.topic_steering_decisions
+            service.decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, topic)
+            return
+        except Exception as exc:  # NoBrokersAvailable and friends
+            log.warning("steering decision log not connected (%s); retrying in %.0f s", type(exc).__name__, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+
 def mount_delivery(
     app: FastAPI,
     settings: Any,
@@ -256,16 +286,18 @@ def mount_delivery(
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:
         stop = asyncio.Event()
-        decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, options.topic_steering_decisions)
-        service.decision_log = decision_log
-        task = asyncio.create_task(feed.run(stop), name="steering-score-feed")
+        tasks = [
+            asyncio.create_task(feed.run(stop), name="steering-score-feed"),
+            asyncio.create_task(_attach_decision_log(service, bootstrap, options, stop), name="steering-decision-log"),
+        ]
         try:
             yield
         finally:
             stop.set()
-            await task
-            service.decision_log = None
-            await asyncio.to_thread(decision_log.close)
+            await asyncio.gather(*tasks)
+            decision_log, service.decision_log = service.decision_log, None
+            if isinstance(decision_log, KafkaDecisionLog):
+                await asyncio.to_thread(decision_log.close)
             await metrics_client.aclose()
 
     chain_lifespan(app, running)

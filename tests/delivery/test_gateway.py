@@ -109,3 +109,21 @@ def test_chained_lifespans_run_inside_the_original() -> None:
     with TestClient(app):
         pass
     assert events == ["original up", "extra up", "extra down", "original down"]
+
+
+def test_the_gateway_steers_while_kafka_is_away() -> None:
+    from delivery.gateway import mount_delivery
+    from qoe.settings import Settings
+    from streams.broker import free_port
+
+    app = _app_with_catch_all()
+    settings = Settings(_env_file=None)
+    service = mount_delivery(app, settings, f"127.0.0.1:{free_port()}", warehouse_api="http://127.0.0.1:9")
+    with TestClient(app) as client:
+        manifest = client.get("/v1/steering/hls", params={"country": "NO", "device": "tv"})
+        assert manifest.status_code == 200 and manifest.headers["access-control-allow-origin"] == "*"
+        assert sorted(manifest.json()["PATHWAY-PRIORITY"]) == ["cdn-a", "cdn-b", "cdn-c"]
+        assert client.get("/v1/steering/groups").json()["groups"][0]["group"] == "NO/*/tv/*"
+        metrics = client.get("/metrics").text
+        assert "qoe_steering_requests_total 1.0" in metrics and "qoe_autoscaling_metrics_up 0" in metrics
+    assert service.decision_log is None

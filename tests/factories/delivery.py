@@ -214,3 +214,27 @@ def played_view(
         events += [w.event("stall_start", middle), w.event("stall_end", middle + stall_ms)]
     events.append(w.event("heartbeat", t + startup_ms + watch_ms + stall_ms))
     return events
+
+
+# --- browser: an origin that remembers what players asked it for ------------------------------
+
+
+def recording_origin(ladder_dir: Any, cdn: str) -> Any:
+    """A ``LocalOrigin`` serving the ladder as ``cdn`` that logs (path, time) of every media request."""
+    import threading
+    import time
+
+    from tests.factories.browser import LocalOrigin
+
+    class RecordingOrigin(LocalOrigin):
+        def __init__(self) -> None:
+            super().__init__({"/": ladder_dir}, cdn=cdn)
+            self.requested: list[tuple[str, float]] = []
+            self._log_lock = threading.Lock()
+
+        def resolve(self, path: str) -> Any:
+            with self._log_lock:
+                self.requested.append((path, time.time()))
+            return super().resolve(path)
+
+    return RecordingOrigin()
