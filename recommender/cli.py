@@ -1,4 +1,10 @@
-"""Subcommands of this package (registered by qoe.cli): ``qoe recommender evaluate|train``."""
+"""Subcommands of this package (registered by qoe.cli).
+
+- ``qoe train``: train the production model from the warehouse's views and swap it in.
+- ``qoe recommender evaluate|train``: offline evaluation / training on MovieLens ratings.
+- ``qoe recommender online-eval``: HR@10 against what simulated viewers watch next.
+- ``qoe recommender load-catalog``: load a MovieLens ``movies.csv`` as the title catalogue.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +45,30 @@ def register(subparsers: Any) -> None:
     )
     train.set_defaults(handler=_train)
 
+    online = commands.add_parser(
+        "online-eval", help="HR@k of recommendations against what simulated viewers watch next, vs popularity"
+    )
+    online.add_argument("--viewers", type=_at_least(10), default=300, help="simulated viewers, one MovieLens user each")
+    online.add_argument("--hours", type=float, default=4.0, help="virtual hours of viewing to simulate")
+    online.add_argument("--train-fraction", type=float, default=0.5, help="share of the run that trains the model")
+    online.add_argument("--k", type=_at_least(1), default=10, help="recommendations per next watch")
+    online.add_argument("--seed", type=_seed, default=0, help="seed of the audience and of the validation split")
+    online.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    online.set_defaults(handler=_online_eval)
+
+    catalog = commands.add_parser("load-catalog", help="load a MovieLens movies.csv (and links.csv) as the catalogue")
+    catalog.add_argument("--movies", type=Path, default=None, help="movies.csv; default: the bundled ml-latest-small")
+    catalog.add_argument("--links", type=Path, default=None, help="links.csv; default: the one next to movies.csv")
+    catalog.set_defaults(handler=_load_catalog)
+
+    views = subparsers.add_parser("train", help="train the recommendation model from the warehouse's views, swap it in")
+    views.add_argument(
+        "--models-dir", type=Path, default=None, help="model store root (default: <QOE_DATA_DIR>/models/recommender)"
+    )
+    views.add_argument("--lookback-days", type=_at_least(1), default=365, help="train on the views of these days")
+    views.add_argument("--seed", type=_seed, default=0, help="seed of the validation split")
+    views.set_defaults(handler=_train_from_views)
+
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -55,6 +86,19 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("the seed must be a non-negative integer")
     return value
+
+
+def _at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,6 +144,114 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     except (ModelStoreError, OSError) as exc:
         return _fail(f"cannot store the model: {exc}", EXIT_FAILED)
     console.print(f"{selection.reason}\n{selection.chosen.label} is now current: {directory}", markup=False)
+    return 0
+
+
+def _train_from_views(args: argparse.Namespace, settings: Settings) -> int:
+    from clickhouse_connect.driver.exceptions import DatabaseError
+    from rich.console import Console
+
+    from recommender.remote import HostTrainingError, WarehouseBusyError, host_api_url, open_warehouse, train_on_host
+    from recommender.retrain import NotEnoughDataError, TrainingOptions, train_from_warehouse
+    from recommender.service import model_root
+    from recommender.store import ModelStoreError
+
+    console = Console(stderr=True)
+    host = host_api_url(settings)
+    try:
+        if host is not None:
+            if args.models_dir is not None:
+                return _fail("--models-dir: the running platform trains into its own model store", EXIT_BAD_INPUT)
+            console.print(f"the running platform holds the warehouse: training there ({host})", markup=False)
+            body = {"lookback_days": args.lookback_days, "seed": args.seed}
+            with _progress(console) as progress:
+                report = train_on_host(host, body, progress)["report"]
+        else:
+            client = open_warehouse(settings, "train")
+            options = TrainingOptions(lookback=timedelta(days=args.lookback_days), seed=args.seed)
+            with _progress(console) as progress:
+                report = train_from_warehouse(client, args.models_dir or model_root(settings), options, progress)
+            report = report.to_json()
+    except (NotEnoughDataError, HostTrainingError, WarehouseBusyError) as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    except (ModelStoreError, OSError) as exc:
+        return _fail(f"cannot store the model: {exc}", EXIT_FAILED)
+    except DatabaseError as exc:
+        return _fail(f"cannot read the views ({exc}); has the warehouse been migrated (qoe migrate)?", EXIT_FAILED)
+    console.print(
+        f"{report['reason']}\n{report['config']} is now current ({report['version']}): "
+        f"{report['views']:,} views ({report['impaired_views']:,} impaired), {report['viewers']:,} viewers, "
+        f"{report['titles']:,} titles, {report['seconds']:.1f} s",
+        markup=False,
+    )
+    return 0
+
+
+def _online_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from recommender.online import OnlineConfig, run_online_evaluation
+
+    try:
+        config = OnlineConfig(args.viewers, args.hours, args.train_fraction, args.k, args.seed)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    try:
+        with _progress(Console(stderr=True)) as progress:
+            report = run_online_evaluation(config, settings.resolved_shared_data(), progress)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json()) + "\n")
+    else:
+        _print_online(Console(), report)
+    return 0
+
+
+def _print_online(console: Any, report: Any) -> None:
+    from rich.table import Table
+
+    from recommender.movielens import CITATION
+
+    k = report.config.k
+    table = Table(
+        title=f"Online HR@{k}: recommendation before each next watch",
+        caption=(
+            f"{report.config.viewers} simulated viewers × {report.config.hours:g} h, first "
+            f"{report.config.train_fraction:.0%} trains; {report.events:,} next watches of "
+            f"{report.viewers_measured} viewers; {report.train_views:,} training views "
+            f"({report.impaired_train_views:,} with impaired delivery)"
+        ),
+    )
+    table.add_column("recommender")
+    table.add_column(f"HR@{k}", justify="right")
+    labels = {
+        "production": f"production: {report.production}",
+        "popular_segment": "popular in the viewer's region and device (cold-start rule)",
+        "popular_overall": "popular overall (popularity model)",
+    }
+    for name, value in report.hit_rates.items():
+        table.add_row(labels.get(name, name), f"{value:.4f}", style="bold" if name == "production" else None)
+    console.print(table)
+    console.print(f"model selection: {report.selection}", markup=False)
+    console.print(f"MovieLens data: {CITATION}", markup=False, style="dim")
+
+
+def _load_catalog(args: argparse.Namespace, settings: Settings) -> int:
+    from recommender.catalog import ensure_catalog, movielens_catalog
+    from recommender.movielens import MovieLensError
+    from recommender.remote import WarehouseBusyError, open_warehouse
+
+    try:
+        frame = movielens_catalog(args.movies, args.links)
+        client = open_warehouse(settings, "load the catalogue")
+        loaded = ensure_catalog(client, frame)
+    except MovieLensError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    except WarehouseBusyError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    state = "loaded" if loaded.loaded else "already in the warehouse, nothing to do"
+    sys.stderr.write(f"{loaded.titles:,} titles {state} (checksum {loaded.checksum})\n")
     return 0
 
 
