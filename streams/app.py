@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from delivery.streams import add_delivery_agents
 from qoe.settings import Settings
+from recommender.retrain import add_retrain
 from schemas import DeadLetter
 from streams.sessionizer.agent import add_sessionizer
 from streams.sink import RawEventSink, SourceRecord, WriteResult
@@ -58,6 +59,7 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
     add_raw_sink(app, ctx)
     add_sessionizer(app, ctx)
     add_delivery_agents(app, settings, ctx.warehouse)
+    add_retrain(app, ctx)
     return app
 
 
