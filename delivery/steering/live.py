@@ -62,11 +62,9 @@ class LiveScoreConfig:
     baseline_half_life_s: float = 30.0  # a view's own recent throughput level (seconds of download time)
     baseline_min_weight: float = 0.3  # the level needs this much history (≈ 15 s of downloads) first
     settle_s: float = 10.0  # after a pathway change the new CDN is not charged for the old one's damage
-    # The throughput ratio of a figure is the median over downloads of the last ``ratio_recent_s``
-    # when at least ``ratio_recent_min`` views have one (a slowdown shows as soon as players
-    # report it), else over the whole window (an alternative with few views stays measured).
+    # Besides the window's median throughput ratio, each figure has the median over the views
+    # whose latest download is at most ``ratio_recent_s`` old: a slowdown shows there first.
     ratio_recent_s: float = 5.0
-    ratio_recent_min: int = 5
     max_views: int = 500_000  # views kept in memory (the least recently heard is forgotten)
 
     def __post_init__(self) -> None:
@@ -78,8 +76,8 @@ class LiveScoreConfig:
             raise ValueError("half-lives must be positive")
         if self.top_bitrate_kbps is not None and self.top_bitrate_kbps <= 0:
             raise ValueError("top_bitrate_kbps must be positive")
-        if self.ratio_recent_s <= 0 or self.ratio_recent_min < 1:
-            raise ValueError("ratio_recent_s and ratio_recent_min must be positive")
+        if self.ratio_recent_s <= 0:
+            raise ValueError("ratio_recent_s must be positive")
         if not 0 < self.baseline_min_weight < 1 or self.settle_s < 0:
             raise ValueError("baseline_min_weight must be within (0, 1), settle_s >= 0")
 
@@ -462,7 +460,6 @@ class LiveScores:
             config.window_s,
             config.min_views,
             ratio_recent_s=config.ratio_recent_s,
-            ratio_recent_min=config.ratio_recent_min,
         )
 
 
@@ -580,8 +577,7 @@ def aggregate(
     window_s: int,
     min_views: int,
     *,
-    ratio_recent_s: float = 6.0,
-    ratio_recent_min: int = 5,
+    ratio_recent_s: float = 5.0,
 ) -> list[CdnScore]:
     """Sum the per-view windows into one :class:`CdnScore` per (CDN, back-off level)."""
     sums: dict[tuple[str, Group], _Sums] = {}
@@ -612,7 +608,6 @@ def aggregate(
     for (cdn, group), s in sums.items():
         if s.views < min_views:
             continue
-        ratios = s.recent_ratios if len(s.recent_ratios) >= ratio_recent_min else s.ratios
         try:
             out.append(
                 CdnScore(
@@ -626,8 +621,10 @@ def aggregate(
                     qoe_score=min(100.0, max(0.0, s.score / s.views)),
                     window_end=window_end,
                     window_s=window_s,
-                    throughput_ratio_p50=_ratio_p50(ratios),
-                    throughput_ratio_views=len(ratios),
+                    throughput_ratio_p50=_ratio_p50(s.ratios),
+                    throughput_ratio_views=len(s.ratios),
+                    recent_ratio_p50=_ratio_p50(s.recent_ratios),
+                    recent_ratio_views=len(s.recent_ratios),
                 )
             )
         except ValueError:

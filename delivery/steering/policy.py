@@ -83,8 +83,8 @@ class PolicyConfig:
     healthy_ratio: float = 0.85
     # A throughput ratio is a median of per-view ratios (each view its own control), far less noisy
     # than a mean QoE over different viewers: an alternative's health is trusted from fewer views.
-    health_min_views: int = 5
-    degraded_min_views: int = 20  # … while the incumbent's collapse must be seen by this many
+    health_min_views: int = 5  # (over the window's views)
+    degraded_min_views: int = 20  # … while the incumbent's collapse must be seen by this many recent downloads
 
     def __post_init__(self) -> None:
         if not self.pathways:
@@ -325,22 +325,28 @@ class Health:
 
 
 def ratio_health(
-    cdn: str, group: Group, board: ScoreBoard, now: datetime, min_views: int, max_age_s: float
+    cdn: str, group: Group, board: ScoreBoard, now: datetime, min_views: int, max_age_s: float, *, recent: bool
 ) -> Health | None:
-    """The finest fresh throughput ratio of ``cdn`` for ``group`` from at least ``min_views`` views."""
+    """The finest fresh throughput ratio of ``cdn`` for ``group`` from at least ``min_views`` views:
+    over the views with a download in the last seconds (``recent``) or over the whole window."""
     for level in group.backoff_chain():
         score = board.get(cdn, level)
-        if score is None or score.throughput_ratio_p50 is None or score.is_stale(now, max_age_s):
+        if score is None or score.is_stale(now, max_age_s):
             continue
-        if score.throughput_ratio_views >= min_views:
-            return Health(score.throughput_ratio_p50, score.throughput_ratio_views)
+        ratio, views = (
+            (score.recent_ratio_p50, score.recent_ratio_views)
+            if recent
+            else (score.throughput_ratio_p50, score.throughput_ratio_views)
+        )
+        if ratio is not None and views >= min_views:
+            return Health(ratio, views)
     return None
 
 
 def health_ratios(config: PolicyConfig, group: Group, board: ScoreBoard, now: datetime) -> dict[str, Health]:
     """Each pathway's health, from ``health_min_views`` views (alternatives need few)."""
     found = {
-        p: ratio_health(config.cdn_of(p), group, board, now, config.health_min_views, config.max_age_s)
+        p: ratio_health(config.cdn_of(p), group, board, now, config.health_min_views, config.max_age_s, recent=False)
         for p in config.pathways
     }
     return {p: h for p, h in found.items() if h is not None}
@@ -367,7 +373,7 @@ def _health(
     if config.degraded_ratio is None or state.incumbent not in config.pathways:
         return {}, None
     cdn = config.cdn_of(state.incumbent)
-    mine = ratio_health(cdn, group, board, now, config.degraded_min_views, config.max_age_s)
+    mine = ratio_health(cdn, group, board, now, config.degraded_min_views, config.max_age_s, recent=True)
     return health_ratios(config, group, board, now), mine
 
 

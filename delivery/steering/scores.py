@@ -138,6 +138,9 @@ class CdnScore:
     # figure does not depend on who the CDN serves (None: not measured).
     throughput_ratio_p50: float | None = None
     throughput_ratio_views: int = 0  # sample size of that median
+    # The same over the views whose latest download is only seconds old: what a slowdown shows in first.
+    recent_ratio_p50: float | None = None
+    recent_ratio_views: int = 0
 
     def __post_init__(self) -> None:
         if not _LABEL.match(self.cdn.lower()) or self.cdn != self.cdn.strip():
@@ -153,10 +156,14 @@ class CdnScore:
             raise ValueError("window_end must be timezone-aware UTC")
         if self.window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {self.window_s}")
-        if self.throughput_ratio_p50 is not None:
-            _finite_in("throughput_ratio_p50", self.throughput_ratio_p50, 0.0, 1000.0)
-        if self.throughput_ratio_views < 0 or (self.throughput_ratio_p50 is None and self.throughput_ratio_views):
-            raise ValueError("throughput_ratio_views must be >= 0, and 0 without a ratio")
+        for ratio, views, name in (
+            (self.throughput_ratio_p50, self.throughput_ratio_views, "throughput_ratio"),
+            (self.recent_ratio_p50, self.recent_ratio_views, "recent_ratio"),
+        ):
+            if ratio is not None:
+                _finite_in(f"{name}_p50", ratio, 0.0, 1000.0)
+            if views < 0 or (ratio is None and views):
+                raise ValueError(f"{name}_views must be >= 0, and 0 without a ratio")
 
     @property
     def kafka_key(self) -> bytes:
@@ -173,9 +180,11 @@ class CdnScore:
 
     def to_json(self) -> bytes:
         """Compact flat JSON. Short keys, because every CDN×group pair is republished every window."""
-        optional = {}
+        optional: dict[str, float | int] = {}
         if self.throughput_ratio_p50 is not None:
-            optional = {"tr": round(self.throughput_ratio_p50, 4), "tn": self.throughput_ratio_views}
+            optional |= {"tr": round(self.throughput_ratio_p50, 4), "tn": self.throughput_ratio_views}
+        if self.recent_ratio_p50 is not None:
+            optional |= {"rt": round(self.recent_ratio_p50, 4), "rn": self.recent_ratio_views}
         return orjson.dumps(
             {
                 "v": ENCODING_VERSION,
@@ -218,6 +227,8 @@ class CdnScore:
                 window_s=_typed(raw, "w", int),
                 throughput_ratio_p50=float(_typed(raw, "tr", (int, float))) if "tr" in raw else None,
                 throughput_ratio_views=_typed(raw, "tn", int) if "tn" in raw else 0,
+                recent_ratio_p50=float(_typed(raw, "rt", (int, float))) if "rt" in raw else None,
+                recent_ratio_views=_typed(raw, "rn", int) if "rn" in raw else 0,
             )
         except (ValueError, OverflowError, OSError) as exc:
             raise ScoreDecodeError(str(exc)) from None

@@ -14,8 +14,10 @@ from tests.factories.delivery import NO_MOBILE_LIVE, T0, board, later, policy_co
 
 
 def ratio_score(cdn: str, qoe: float, ratio: float | None, *, views: int = 500, **kw: Any) -> CdnScore:
-    ratio_views = views if ratio is not None else 0
-    return score(cdn, qoe, views=views, throughput_ratio_p50=ratio, throughput_ratio_views=ratio_views, **kw)
+    """Window and recent throughput ratios alike, each from every view."""
+    n = views if ratio is not None else 0
+    window: dict[str, Any] = {"throughput_ratio_p50": ratio, "throughput_ratio_views": n}
+    return score(cdn, qoe, views=views, recent_ratio_p50=ratio, recent_ratio_views=n, **window, **kw)
 
 
 def decide(scores: list[CdnScore], state: GroupState, **config: Any) -> tuple[tuple[str, ...], ReasonCode]:
@@ -48,8 +50,11 @@ def test_an_alternatives_health_counts_from_few_views() -> None:
 
 def test_a_collapse_seen_by_few_views_is_not_trusted() -> None:
     scores = [ratio_score("cdn-a", 80, 0.3, views=500), ratio_score("cdn-b", 79, 1.0)]
-    few = [score("cdn-a", 80, views=500, throughput_ratio_p50=0.3, throughput_ratio_views=8), scores[1]]
-    assert decide(few, INCUMBENT_A)[1] is ReasonCode.INCUMBENT_BEST  # 8 ratios < degraded_min_views
+    few = [score("cdn-a", 80, views=500, recent_ratio_p50=0.3, recent_ratio_views=8), scores[1]]
+    assert decide(few, INCUMBENT_A)[1] is ReasonCode.INCUMBENT_BEST  # 8 recent ratios < degraded_min_views
+    # Only recent downloads count for a collapse: the window's median still holds older ones.
+    window_only = [score("cdn-a", 80, views=500, throughput_ratio_p50=0.3, throughput_ratio_views=400), scores[1]]
+    assert decide(window_only, INCUMBENT_A)[1] is ReasonCode.INCUMBENT_BEST
     assert decide(scores, INCUMBENT_A)[1] is ReasonCode.DEGRADED
 
 
@@ -93,9 +98,10 @@ def test_spreading_stops_once_figures_exist() -> None:
 
 def test_throughput_ratio_travels_on_the_wire() -> None:
     record = ratio_score("cdn-a", 80, 0.4321, group=GLOBAL)
-    assert b'"tr":0.4321,"tn":500' in record.to_json()
+    assert b'"tr":0.4321,"tn":500,"rt":0.4321,"rn":500' in record.to_json()
     decoded = CdnScore.from_json(record.to_json())
     assert decoded.throughput_ratio_p50 == pytest.approx(0.4321) and decoded.throughput_ratio_views == 500
+    assert decoded.recent_ratio_p50 == pytest.approx(0.4321) and decoded.recent_ratio_views == 500
     plain = score("cdn-a", 80)
     assert b'"tr"' not in plain.to_json() and CdnScore.from_json(plain.to_json()).throughput_ratio_p50 is None
     with pytest.raises(ValueError, match="throughput_ratio_p50"):
