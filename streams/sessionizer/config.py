@@ -20,7 +20,7 @@ class SessionizerConfig:
 
     inactivity_timeout_s: float = 1800.0  # a view with no beacon for this long is closed
     ended_grace_s: float = 60.0  # ... or this long after `ended` or a fatal error without view_end
-    flush_interval_s: float = 1.0  # changed views are written at least this often
+    flush_interval_s: float = 0.5  # a change is written at most this long after it was folded
     flush_views: int = 2000  # ... or as soon as this many views changed
     evict_after_s: float = 300.0  # a closed view leaves memory this long after closing
     late_limit_days: float = 30.0  # later than this after its first beacon, an event is ignored

@@ -34,6 +34,7 @@ from streams.sessionizer.layout import (
     EVENTS,
     FRAMES,
     PLAYING,
+    SAMPLE_MS,
     SAMPLES_PER_MINUTE,
     SEEK,
     STALL,
@@ -218,11 +219,11 @@ class ViewFold:
             a = edge
 
     def _sample(self, start: int, end: int) -> None:
-        """Counts the view as active at every whole server second in [start, end)."""
-        second = -(-(start + self.offset_ms) // 1000)
-        stop = -(-(end + self.offset_ms) // 1000)
-        while second < stop:
-            minute = second // SAMPLES_PER_MINUTE
+        """Counts the view as active at every sampling instant (server clock, every SAMPLE_MS) in [start, end)."""
+        tick = -(-(start + self.offset_ms) // SAMPLE_MS)
+        stop = -(-(end + self.offset_ms) // SAMPLE_MS)
+        while tick < stop:
+            minute = tick // SAMPLES_PER_MINUTE
             edge = min(stop, (minute + 1) * SAMPLES_PER_MINUTE)
             key = (minute, self.cdn)
             row = self.samples.get(key)
@@ -230,9 +231,9 @@ class ViewFold:
                 row = self.samples[key] = [0] * SAMPLES_PER_MINUTE
             self.dirty.add(key)
             base = minute * SAMPLES_PER_MINUTE
-            for i in range(second - base, edge - base):
+            for i in range(tick - base, edge - base):
                 row[i] += 1
-            second = edge
+            tick = edge
 
     def _count(self, index: int, n: float = 1.0) -> None:
         """Counts something that happened at the event being folded."""
@@ -362,21 +363,23 @@ class ViewFold:
             self.exit_reason = ev.extra
             self.phase = Phase.CLOSED
 
-    def _on_heartbeat(self, ev: Ev, t: int) -> None:  # passive: changes no phase
+    def _on_heartbeat(self, ev: Ev, _t: int) -> None:  # passive: changes no phase
         dropped, total = ev.extra
-        if dropped is not None:
-            # Cumulative counters; one that went down was reset (a new media element).
-            last = self.last_dropped
-            self._count(DROPPED, dropped - last if last is not None and dropped >= last else dropped)
-            self.last_dropped = dropped
-        if total is not None:
-            last = self.last_total
-            self._count(FRAMES, total - last if last is not None and total >= last else total)
-            self.last_total = total
+        if dropped is None or total is None:
+            return  # a ratio needs both counters from the same reading
+        frames, lost = _since(self.last_total, total), _since(self.last_dropped, dropped)
+        self._count(FRAMES, frames)
+        self._count(DROPPED, min(lost, frames))  # a player cannot drop more frames than it decoded
+        self.last_dropped, self.last_total = dropped, total
 
     def _on_pathway(self, ev: Ev, _t: int) -> None:
         if ev.extra:
             self.cdn = ev.extra
+
+
+def _since(last: int | None, now: int) -> int:
+    """Growth of a cumulative counter; one that went down was reset (a new media element)."""
+    return now - last if last is not None and now >= last else now
 
 
 def _passive(fold: ViewFold, ev: Ev, t: int) -> None:

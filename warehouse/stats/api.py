@@ -183,7 +183,7 @@ def breakdown(
     selected: FiltersDep,
     dimension: Annotated[Dimension, Query(description="The dimension to break the metrics down by.")],
     minutes: Minutes = 60,
-    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many values.")] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many values, most attempts first.")] = 50,
 ) -> OrjsonResponse:
     window = Window.last(minutes)
     rows = queries.breakdown(client, window, dimension, selected, limit)

@@ -90,19 +90,6 @@ class Filters:
         return " AND ".join(parts) or "1"
 
 
-def _state_columns() -> str:
-    sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
-    return (
-        f"{sums}, quantileTDigestMergeState(vst_digest) AS digest, "
-        "arrayMax(sumForEachMerge(active_samples)) AS concurrent"
-    )
-
-
-def _outer_columns() -> str:
-    sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
-    return f"{sums}, quantilesTDigestMerge(0.5, 0.95)(digest) AS vst, max(concurrent) AS concurrent"
-
-
 def _source(filters: Filters, group: str | None, params: dict[str, Any]) -> tuple[str, str, str]:
     """(table, WHERE clause, group expression) for a query with these filters, grouped by a dimension."""
     values = filters.values
@@ -118,28 +105,100 @@ def _source(filters: Filters, group: str | None, params: dict[str, Any]) -> tupl
 
 
 def _groups(
-    client: Client, window: Window, filters: Filters, group: str | None, bucket_minutes: int | None = None
+    client: Client,
+    window: Window,
+    filters: Filters,
+    group: str | None,
+    bucket_minutes: int | None = None,
+    concurrency_for: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Sums, VST quantiles and peak concurrency per group (and per time bucket when asked)."""
+    """Sums, VST quantiles and peak concurrency per group (and per time bucket when asked).
+
+    Two queries: the sums and digests in one pass, then the peak concurrency, which must add the
+    per-instant samples of every cell of a minute before taking their maximum. With
+    ``concurrency_for``, only the groups with the most attempts get the second, costlier query.
+    """
     params = window.params()
     table, where, group_expr = _source(filters, group, params)
-    bucket = f"toStartOfInterval(minute, INTERVAL {int(bucket_minutes)} MINUTE)" if bucket_minutes else "toDateTime(0)"
-    sql = (
-        f"SELECT g, b, {_outer_columns()} FROM ("
-        f" SELECT {group_expr} AS g, {bucket} AS b, minute, {_state_columns()} FROM {table}"
-        f" WHERE {where} AND minute >= toDateTime({{t0:Int64}}) AND minute < toDateTime({{t1:Int64}})"
-        " GROUP BY g, b, minute"
-        ") GROUP BY g, b ORDER BY g, b"
+    in_window = f"{where} AND minute >= toDateTime({{t0:Int64}}) AND minute < toDateTime({{t1:Int64}})"
+    source = _sums_source(table, where, in_window, window, bucket_minutes, params)
+    sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
+    result = client.query(
+        f"SELECT {group_expr} AS g, {_bucket('at', bucket_minutes)} AS b, {sums}, "
+        f"quantilesTDigestMerge(0.5, 0.95)(vst_digest) AS vst FROM {source} GROUP BY g, b ORDER BY g, b",
+        parameters=params,
     )
-    result = client.query(sql, parameters=params)
-    names = result.column_names
+    bucket = _bucket("minute", bucket_minutes)
     rows = []
     for values in result.result_rows:
-        row = dict(zip(names, values, strict=True))
+        row = dict(zip(result.column_names, values, strict=True))
         p50, p95 = row.pop("vst") or (float("nan"), float("nan"))
-        row.update(vst_p50=float(p50), vst_p95=float(p95))
+        row.update(vst_p50=float(p50), vst_p95=float(p95), concurrent=0)
         rows.append(row)
+    wanted = rows
+    if concurrency_for is not None and len(rows) > concurrency_for:
+        wanted = sorted(rows, key=_rank)[:concurrency_for]
+        params["groups"] = [r["g"] for r in wanted]
+        in_window += f" AND {group_expr} IN {{groups:Array(String)}}"
+    peaks = client.query(_peaks_sql(table, group_expr, bucket, in_window), parameters=params).result_rows
+    by_group = {(row["g"], row["b"]): row for row in wanted}
+    for g, b, peak in peaks:
+        if (g, b) in by_group:
+            by_group[(g, b)]["concurrent"] = int(peak)
     return rows
+
+
+def _peaks_sql(table: str, group_expr: str, bucket: str, in_window: str) -> str:
+    """Peak concurrency per group and bucket: the largest per-instant sum of any minute in it.
+
+    In ``qoe_minute`` a (dimension, value, minute) key is one cell, so reading it FINAL gives each
+    minute's samples already summed; the cube holds several cells per group and minute, which are
+    summed first.
+    """
+    if table == "qoe_minute":
+        return (
+            f"SELECT {group_expr} AS g, {bucket} AS b, max(arrayMax(finalizeAggregation(active_samples))) "
+            f"FROM {table} FINAL WHERE {in_window} GROUP BY g, b"
+        )
+    return (
+        f"SELECT g, b, max(peak) FROM (SELECT {group_expr} AS g, {bucket} AS b, minute, "
+        f"arrayMax(sumForEachMerge(active_samples)) AS peak FROM {table} WHERE {in_window} GROUP BY g, b, minute) "
+        "GROUP BY g, b"
+    )
+
+
+def _bucket(column: str, bucket_minutes: int | None) -> str:
+    if not bucket_minutes:
+        return "toDateTime(0)"
+    return f"toStartOfInterval({column}, INTERVAL {int(bucket_minutes)} MINUTE)"
+
+
+def _sums_source(
+    table: str, where: str, in_window: str, window: Window, bucket_minutes: int | None, params: dict[str, Any]
+) -> str:
+    """Where the sums come from: the whole hours of a long window from ``qoe_hour``, the rest per minute.
+
+    Only for the per-dimension rollup, and only when no time bucket splits an hour.
+    """
+    columns = ", ".join(COLUMNS)
+    per_minute = f"(SELECT *, minute AS at FROM {table} WHERE {in_window})"
+    first = -(-int(window.start.timestamp()) // 3600) * 3600
+    last = int(window.end.timestamp()) // 3600 * 3600
+    hourly_buckets = bucket_minutes is None or bucket_minutes % 60 == 0
+    if table != "qoe_minute" or not hourly_buckets or last <= first:
+        return per_minute
+    params.update(h0=first, h1=last)
+    return (
+        f"(SELECT {columns}, vst_digest, value, minute AS at FROM qoe_minute WHERE {in_window} "
+        "AND (minute < toDateTime({h0:Int64}) OR minute >= toDateTime({h1:Int64})) "
+        f"UNION ALL SELECT {columns}, vst_digest, value, hour AS at FROM qoe_hour WHERE {where} "
+        "AND hour >= toDateTime({h0:Int64}) AND hour < toDateTime({h1:Int64}))"
+    )
+
+
+def _rank(row: dict[str, Any]) -> tuple[float, float, str]:
+    """Breakdown order: most attempts first, then most watch time."""
+    return (-row["attempts"], -row["watch_ms"], str(row["g"]))
 
 
 def _empty_sums() -> dict[str, Any]:
@@ -154,16 +213,14 @@ def overview(client: Client, window: Window, filters: Filters | None = None) -> 
 
 
 def breakdown(
-    client: Client, window: Window, dimension: str, filters: Filters | None = None, limit: int = 100
+    client: Client, window: Window, dimension: str, filters: Filters | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Every metric per value of a dimension, most attempts first (then most watch time)."""
     if dimension not in DIMENSIONS:
         raise StatsQueryError(f"unknown dimension {dimension!r}; allowed: {sorted(DIMENSIONS)}")
     filters = filters or Filters()
-    rows = _groups(client, window, filters, dimension)
-    out = [{"value": row["g"], **compute(row)} for row in rows]
-    out.sort(key=lambda r: (-(r["attempts"] or 0), -(r["watch_minutes"] or 0.0), r["value"]))
-    return out[:limit]
+    rows = sorted(_groups(client, window, filters, dimension, concurrency_for=limit), key=_rank)
+    return [{"value": row["g"], **compute(row)} for row in rows[:limit]]
 
 
 def timeseries(

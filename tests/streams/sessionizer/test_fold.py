@@ -187,9 +187,9 @@ def test_switches_time_weighted_bitrate_upscale_and_dropped_frames() -> None:
     assert m0[BR] == 117_000_000  # 1000 × 30000 + 3000 × 29000
     assert m1[BR] == 63_000_000  # 3000 × 1000 + 2000 × 30000
     assert (m0[UP], m0[DOWN], m1[UP], m1[DOWN]) == (1, 0, 0, 1)
-    # Active from 1000 to 91000: sampled at seconds 1…59 of m0 and 0…30 of m1.
-    assert fold.samples[(M0, "cdn-a")] == [0] + [1] * 59
-    assert fold.samples[(M0 + 1, "cdn-a")] == [1] * 31 + [0] * 29
+    # Active from 1000 to 91000, sampled every 5 s: at 5 s … 55 s of m0 and 0 s … 30 s of m1.
+    assert fold.samples[(M0, "cdn-a")] == [0] + [1] * 11
+    assert fold.samples[(M0 + 1, "cdn-a")] == [1] * 7 + [0] * 5
 
 
 def test_the_clock_offset_moves_time_slices_to_the_server_minute() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streams.scoring.score import ViewQoE, score_view
 from streams.sessionizer.events import Dims, to_ev
 from streams.sessionizer.fold import ViewFold, fold_events
-from streams.sessionizer.layout import INDEX, TIME_SLICED
+from streams.sessionizer.layout import INDEX, SAMPLE_MS, TIME_SLICED
 from streams.sessionizer.view import ViewMeta, outcome, qoe_input, view_record
 from tests.factories.sessions import view_events
 from tests.factories.views import T0
@@ -35,11 +35,11 @@ def test_times_stay_within_watch_time_and_add_up(events: list[dict[str, Any]], t
     for name in TIME_SLICED:
         column = INDEX[name]
         assert sum(b[column] for b in fold.buckets.values()) == fold.totals[column]
-    # One view is active at most once per second; it is sampled only while it was in progress.
+    # One view counts once per sampling instant, and only at instants while it was in progress.
     samples = [n for row in fold.samples.values() for n in row]
     assert set(samples) <= {0, 1}
-    span_s = ((fold.last_ts or T0) - (fold.first_ts or T0)) / 1000
-    assert sum(samples) <= span_s + 1
+    span = (fold.last_ts or T0) - (fold.first_ts or T0)
+    assert sum(samples) <= span / SAMPLE_MS + 1
 
 
 @settings(max_examples=300, deadline=None)

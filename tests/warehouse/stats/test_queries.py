@@ -153,3 +153,27 @@ def test_filters_pick_the_matching_views_on_every_path(warehouse: Client) -> Non
 def test_bad_requests_say_what_is_allowed(warehouse: Client, call: Any, message: str) -> None:
     with pytest.raises(StatsQueryError, match=message):
         call(warehouse, Window.last(60))
+
+
+def test_long_windows_read_whole_hours_from_the_hourly_rollup_and_agree_with_the_minutes(warehouse: Client) -> None:
+    now_minute = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
+    sessionizer = Sessionizer(ViewStore(warehouse))
+    for i in range(12):  # one view every quarter of an hour over the last three hours
+        start = now_minute - (175 - 15 * i) * MINUTE_MS
+        script = Script(start).at(0, "playback_request").at(400 + 100 * i, "playback_start").at(90_000, "view_end")
+        sessionizer.ingest(record(script.events, f"hourly-{i}", cdn=f"cdn-{i % 2}"), 0)
+    sessionizer.flush()
+    hours = warehouse.query("SELECT count() FROM qoe_hour WHERE dimension = 'all'").result_rows[0][0]
+    assert hours >= 3
+    window = Window.last(240)
+    total = queries.overview(warehouse, window)  # whole hours from qoe_hour, the ends from qoe_minute
+    per_minute = queries.timeseries(warehouse, window, "attempts", "1m")  # qoe_minute only
+    assert total["attempts"] == sum(p["value"] for p in per_minute) == 12
+    watch = queries.timeseries(warehouse, window, "watch_minutes", "1m")
+    # Σ (90000 − (400 + 100·i)) for i < 12 = 1 080 000 − 4 800 − 6 600 = 1 068 600 ms
+    assert total["watch_minutes"] == pytest.approx(sum(p["value"] for p in watch)) == pytest.approx(1_068_600 / 60_000)
+    hourly = queries.timeseries(warehouse, window, "attempts", "1h")
+    assert sum(p["value"] for p in hourly) == 12
+    assert total["vst_p50_ms"] == pytest.approx(950, abs=60)  # startup times 400 … 1500 ms
+    by_cdn = queries.breakdown(warehouse, window, "cdn")
+    assert {r["value"]: r["attempts"] for r in by_cdn} == {"cdn-0": 6, "cdn-1": 6}
