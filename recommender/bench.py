@@ -1,4 +1,6 @@
-"""Benchmark of the production recommender: training time on ≥ 1M interactions and request latency.
+"""Benchmark of the production recommender: training time on ≥ 1M interactions and request latency,
+online HR@10 on the simulated audience (:mod:`recommender.online`) and latency through the API
+(:mod:`recommender.bench_api`).
 
 Data: ml-latest-small resampled into a larger synthetic audience (see :func:`synthetic_audience`).
 The production config is what :func:`recommender.selection.select_model` chooses on the
@@ -37,6 +39,10 @@ LATENCY_TARGET_MS = 20.0
 KEEP_PROBABILITY = 0.8  # share of a template viewer's items a synthetic viewer keeps
 LOW_RATING_WEIGHT = 0.25  # a rating below 4 stands for a view that went badly: down-weighted, not dropped
 REQUESTS = 1000
+ONLINE_HOURS = 4.0
+ONLINE_VIEWERS: int | None = None  # None: one simulated viewer per MovieLens user
+API_SIZES = (50_000, 20, 300)  # viewers, views per viewer, requests: 1M views in the warehouse
+API_P99_TARGET_MS = 250.0
 BASELINE_REQUESTS = 200
 K = 10
 
@@ -46,6 +52,10 @@ DenseScorer = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 def run(settings: Settings) -> list[BenchRow]:
     if bundled_dir() is None:
         return []  # without the bundled MovieLens data there is nothing realistic to resample
+    return [*training_and_latency_rows(settings), *online_rows(settings), *api_rows(settings)]
+
+
+def training_and_latency_rows(settings: Settings) -> list[BenchRow]:
     ratings = load_ratings()
     config = select_model(positive_interactions(ratings, 4.0).matrix).chosen
     audience = synthetic_audience(ratings, TARGET_INTERACTIONS, seed=settings.seed)
@@ -90,6 +100,76 @@ def run(settings: Settings) -> list[BenchRow]:
             "ms",
             baseline=float(np.percentile(baseline_latencies, 50)),
             baseline_label="dense history × dense item matrix",
+        ),
+    ]
+
+
+def online_rows(settings: Settings) -> list[BenchRow]:
+    """HR@10 before each next watch of simulated viewers, one per MovieLens user (recommender.online)."""
+    from qoe_sim.audience import movielens_dir
+    from qoe_sim.tastes import movielens_tastes
+
+    from recommender.online import OnlineConfig, run_online_evaluation
+
+    directory = movielens_dir()
+    if directory is None:
+        return []
+    viewers = ONLINE_VIEWERS or len(movielens_tastes(directory).profiles)
+    config = OnlineConfig(viewers=viewers, hours=ONLINE_HOURS, seed=settings.seed)
+    report = run_online_evaluation(config, settings.resolved_shared_data())
+    rates = report.hit_rates
+    return [
+        BenchRow(
+            SECTION,
+            f"online HR@{config.k} before each next watch (production model)",
+            rates["production"],
+            "",
+            baseline=rates["popular_overall"],
+            baseline_label="overall popularity, same feedback",
+            target="> popularity",
+            passed=rates["production"] > rates["popular_overall"],
+            notes=(
+                f"{config.viewers} simulated viewers (MovieLens users' tastes) × {config.hours:g} h virtual; "
+                f"trained on the first {config.train_fraction:.0%} ({report.train_views:,} views, "
+                f"{report.impaired_train_views:,} impaired) through the production path, {report.production}; "
+                f"{report.events:,} next watches; popularity in the viewer's region and device: "
+                f"{rates['popular_segment']:.4f}"
+            ),
+        )
+    ]
+
+
+def api_rows(settings: Settings) -> list[BenchRow]:
+    """Latency of GET /v1/recommendations through the API on a warehouse of 1M views (recommender.bench_api)."""
+    from recommender.bench_api import percentile, serving_figures
+
+    figures = serving_figures(settings, *API_SIZES)
+    ours, base = figures["latency_ms"], figures["baseline_ms"]
+    notes = (
+        f"{figures['views']:,} views of {figures['viewers']:,} viewers in embedded chDB; "
+        f"{figures['model']} trained from the warehouse in {figures['train_s']:.0f} s "
+        f"({figures['pairs']:,} viewer-title pairs); {len(ours)} sequential requests, random viewers, k = 10"
+    )
+    label = "GET /v1/views/{id}: one view by primary key"
+    return [
+        BenchRow(
+            SECTION,
+            "recommendation API latency p99 (GET /v1/recommendations/{viewer})",
+            percentile(ours, 99),
+            "ms",
+            baseline=percentile(base, 99),
+            baseline_label=label,
+            target=f"≤ {API_P99_TARGET_MS:g} ms",
+            passed=percentile(ours, 99) <= API_P99_TARGET_MS,
+            notes=notes,
+        ),
+        BenchRow(
+            SECTION,
+            "recommendation API latency p50",
+            percentile(ours, 50),
+            "ms",
+            baseline=percentile(base, 50),
+            baseline_label=label,
         ),
     ]
 

@@ -58,7 +58,8 @@ def _latest_views(where: str) -> str:
     at = "toUnixTimestamp64Milli(argMax(coalesce(requested_at, first_seen_at), version)) AS at_ms"
     # The filter runs in a subquery: in ClickHouse an alias such as ``argMax(viewer_id, version) AS
     # viewer_id`` would otherwise shadow the column in a WHERE of the same SELECT.
-    return f"SELECT view_id, {at}, {fields} FROM (SELECT * FROM views WHERE {where}) GROUP BY view_id"
+    columns = ", ".join(("view_id", "version", "requested_at", "first_seen_at", *VIEW_FIELDS))
+    return f"SELECT view_id, {at}, {fields} FROM (SELECT {columns} FROM views WHERE {where}) GROUP BY view_id"
 
 
 def _views_frame(client: Client, sql: str, parameters: dict[str, Any]) -> pd.DataFrame:

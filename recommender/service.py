@@ -105,7 +105,12 @@ class ModelHolder:
 
 
 class TimedCache(Generic[T]):
-    """One value, recomputed by ``load`` when older than ``ttl_s`` (one caller loads, others wait)."""
+    """One value from ``load``, refreshed once it is ``ttl_s`` old.
+
+    Only the first call waits for ``load``. Later, a stale value is still returned while one
+    background thread loads the new one, so no request pays for the refresh; a failed refresh
+    keeps the old value (logged) and is tried again on the next call.
+    """
 
     def __init__(self, load: Callable[[], T], ttl_s: float) -> None:
         self._load = load
@@ -113,13 +118,28 @@ class TimedCache(Generic[T]):
         self._lock = threading.Lock()
         self._value: T | None = None
         self._at = -float("inf")
+        self._refreshing = False
 
     def get(self) -> T:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at >= self.ttl_s:
-                self._value = self._load()
-                self._at = time.monotonic()
+            if self._value is None:
+                self._value, self._at = self._load(), time.monotonic()
+                return self._value
+            if time.monotonic() - self._at >= self.ttl_s and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="recommender-cache", daemon=True).start()
             return self._value
+
+    def _refresh(self) -> None:
+        try:
+            value = self._load()
+        except Exception:
+            log.exception("recommender: refreshing a cached value failed; keeping the old one")
+            with self._lock:
+                self._refreshing = False
+            return
+        with self._lock:
+            self._value, self._at, self._refreshing = value, time.monotonic(), False
 
 
 class RecommendationService:

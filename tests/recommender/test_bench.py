@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +11,7 @@ from qoe.settings import Settings
 from recommender import bench
 from recommender.interactions import Interactions, history_row
 from recommender.models import ModelConfig
+from recommender.movielens import bundled_dir
 from recommender.trained import train
 from tests.factories.recommender import ratings_frame
 
@@ -56,9 +59,9 @@ def test_run_reports_training_and_latency_against_baselines(monkeypatch: pytest.
     monkeypatch.setattr(bench, "load_ratings", lambda: ratings_frame())
     monkeypatch.setattr(bench, "TARGET_INTERACTIONS", 3_000)
     monkeypatch.setattr(bench, "REQUESTS", 50)
-    rows = bench.run(Settings(_env_file=None))
-    if not rows:
+    if bundled_dir() is None:
         pytest.skip("bundled ml-latest-small absent: the benchmark has nothing to run")
+    rows = bench.training_and_latency_rows(Settings(_env_file=None))
     assert [row.unit for row in rows] == ["s", "ms", "ms"]
     assert all(row.baseline is not None and row.baseline > 0 and row.value > 0 for row in rows)
     assert rows[0].passed is not None and rows[1].passed is not None
@@ -69,3 +72,25 @@ def test_interactions_of_the_audience_are_valid_training_input() -> None:
     audience = bench.synthetic_audience(ratings_frame(), target=2_000)
     assert isinstance(audience, Interactions)
     assert audience.matrix.dtype == np.float32 and (audience.matrix.data > 0).all()
+
+
+def test_online_row_compares_the_production_model_with_popularity(monkeypatch: pytest.MonkeyPatch) -> None:
+    if bundled_dir() is None:
+        pytest.skip("bundled ml-latest-small absent")
+    monkeypatch.setattr(bench, "ONLINE_VIEWERS", 20)
+    monkeypatch.setattr(bench, "ONLINE_HOURS", 1.0)
+    (row,) = bench.online_rows(Settings(_env_file=None))
+    assert row.metric.startswith("online HR@10") and 0 <= row.value <= 1
+    assert row.baseline is not None and row.passed == (row.value > row.baseline)
+    assert "20 simulated viewers" in row.notes
+
+
+@pytest.mark.integration
+def test_api_rows_time_recommendations_against_a_point_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if bundled_dir() is None:
+        pytest.skip("bundled ml-latest-small absent")
+    monkeypatch.setattr(bench, "API_SIZES", (300, 10, 20))
+    p99, p50 = bench.api_rows(Settings(_env_file=None, data_dir=tmp_path))
+    assert (p99.unit, p50.unit) == ("ms", "ms")
+    assert p99.value >= p50.value > 0 and p99.baseline is not None and p99.baseline > 0
+    assert "3,000 views of 300 viewers" in p99.notes and "20 sequential requests" in p99.notes

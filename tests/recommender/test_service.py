@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,17 +60,40 @@ def test_movielens_models_speak_catalogue_ids() -> None:
     assert as_title_ids(mapped) is mapped
 
 
-def test_the_timed_cache_reloads_after_its_ttl() -> None:
+def test_the_timed_cache_serves_the_old_value_while_it_refreshes() -> None:
     calls: list[int] = []
+    release = threading.Event()
 
     def load() -> int:
         calls.append(1)
+        if len(calls) > 1:
+            release.wait(10)
         return len(calls)
 
     fresh = TimedCache(load, ttl_s=3600)
     assert (fresh.get(), fresh.get()) == (1, 1)
     stale = TimedCache(load, ttl_s=0)
-    assert stale.get() == 2 and stale.get() == 3
+    assert stale.get() == 2  # the first load waits
+    assert stale.get() == 2  # stale: answered at once while one refresh runs
+    assert stale.get() == 2 and len(calls) == 3  # no second refresh while one runs
+    release.set()
+    deadline = time.monotonic() + 10
+    while stale.get() == 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stale.get() >= 3
+
+
+def test_a_failed_refresh_keeps_the_old_value() -> None:
+    answers = iter([1])
+
+    def load() -> int:
+        return next(answers)  # StopIteration after the first value
+
+    cache = TimedCache(load, ttl_s=0)
+    assert cache.get() == 1
+    for _ in range(20):
+        assert cache.get() == 1
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("pointer", ["{", json.dumps({"version": "../escape"})])
