@@ -122,10 +122,12 @@ class _Throughput:
     slow_weight: float = 0.0
     level_weight: float = 0.0
     level_before: float | None = None  # the level before the latest download, for the drop ratio
+    last_kbps: float = 0.0  # the latest download's throughput
     last_ms: int = 0  # server time of the latest download
 
     def add(self, kbps: float, seconds: float, config: LiveScoreConfig) -> None:
         self.level_before = self.level / self.level_weight if self.level_weight >= config.baseline_min_weight else None
+        self.last_kbps = kbps
         a_fast = 0.5 ** (seconds / config.fast_half_life_s)
         a_slow = 0.5 ** (seconds / config.slow_half_life_s)
         a_level = 0.5 ** (seconds / config.baseline_half_life_s)
@@ -147,10 +149,10 @@ class _Throughput:
         return min(self.fast / self.fast_weight, self.slow / self.slow_weight)
 
     def ratio(self) -> float | None:
-        """Fast average ÷ the level it had before the latest download (None without enough history)."""
-        if self.level_before is None or self.level_before <= 0 or self.fast_weight <= 0:
+        """The latest download's throughput ÷ the level before it (None without enough history)."""
+        if self.level_before is None or self.level_before <= 0:
             return None
-        return (self.fast / self.fast_weight) / self.level_before
+        return self.last_kbps / self.level_before
 
 
 @dataclass

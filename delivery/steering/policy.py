@@ -84,7 +84,7 @@ class PolicyConfig:
     # A throughput ratio is a median of per-view ratios (each view its own control), far less noisy
     # than a mean QoE over different viewers: an alternative's health is trusted from fewer views.
     health_min_views: int = 5  # (over the window's views)
-    degraded_min_views: int = 20  # … while the incumbent's collapse must be seen by this many recent downloads
+    degraded_min_views: int = 10  # … while the incumbent's collapse must be seen by this many recent downloads
 
     def __post_init__(self) -> None:
         if not self.pathways:

@@ -168,3 +168,48 @@ def test_config_is_checked() -> None:
         LiveScoreConfig(abr_safety=1.5)
     with pytest.raises(ValueError, match="positive"):
         LiveScoreConfig(window_s=0)
+
+
+def _downloads(w: BeaconWriter, start_ms: int, kbps: list[float], cdn: str = "cdn-a") -> list[dict[str, object]]:
+    """One 1-second segment download per second at the given throughputs."""
+    return [
+        w.event("request_completed", start_ms + 1000 * i, bytes=int(k * 1000 / 8), duration_ms=1000, cdn=cdn)
+        for i, k in enumerate(kbps)
+    ]
+
+
+def test_the_throughput_ratio_compares_a_download_with_the_views_own_level() -> None:
+    w = BeaconWriter()
+    events = [w.event("playback_request", 0), w.event("playback_start", 500)]
+    events += _downloads(w, 1000, [8000.0] * 20 + [2000.0])  # a steady link, then a 4× slower download
+    events.append(w.event("heartbeat", 22_000))
+    [window] = fold(w.beacon(*events)).windows(T0_MS + 23_000)
+    assert window.throughput_ratio == pytest.approx(0.25, rel=0.01)
+    assert window.ratio_at_ms == T0_MS + 21_000
+
+
+def test_the_level_carries_over_a_pathway_change() -> None:
+    w = BeaconWriter()
+    events = [w.event("playback_request", 0), w.event("playback_start", 500)]
+    events += _downloads(w, 1000, [8000.0] * 20)
+    events.append(w.event("pathway_change", 21_500, pathway="cdn-b"))
+    events += _downloads(w, 22_000, [12_000.0], cdn="cdn-b")  # the new CDN delivers 1.5× the usual
+    events.append(w.event("heartbeat", 40_000))
+    windows = {win.cdn: win for win in fold(w.beacon(*events), settle_s=1.0).windows(T0_MS + 40_000)}
+    assert windows["cdn-b"].throughput_ratio == pytest.approx(1.5, rel=0.01)  # paired: same viewer, two CDNs
+
+
+def test_figures_carry_window_and_recent_ratio_medians() -> None:
+    beacons = []
+    for i in range(6):
+        w = BeaconWriter(f"v{i}")
+        events = [w.event("playback_request", 0), w.event("playback_start", 500)]
+        # four views: a steady link then a 4× slower download at 21 s; two: steady, last at 18 s
+        events += _downloads(w, 1000, [8000.0] * 20 + [2000.0] if i < 4 else [8000.0] * 18)
+        events.append(w.event("heartbeat", 24_000))
+        beacons.append(w.beacon(*events))
+    scores = {s.group: s for s in fold(*beacons, min_views=5).scores(T0_MS + 24_000)}
+    exact = scores[NO]
+    assert exact.throughput_ratio_views == 6 and exact.recent_ratio_views == 4  # downloads ≤ 5 s old
+    assert exact.recent_ratio_p50 == pytest.approx(0.25, rel=0.01)
+    assert exact.throughput_ratio_p50 == pytest.approx(0.25, rel=0.01)  # 4 of 6 dropped: the median too
