@@ -15,6 +15,7 @@ warehouse, and every view is rebuilt from the warehouse before anything is writt
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 TAKE = 500  # records per agent step; folding is per record, so this only bounds the step
+REGISTRY_WRITES_PER_TICK = 20  # table updates a tick may queue in Faust's producer (which holds 100)
 
 T = TypeVar("T")
 
@@ -44,21 +46,45 @@ def partition_of(view_id: str, partitions: int) -> int:
 
 
 class TableRegistry:
-    """Open views in a Faust table: key = view id (raw bytes, so it partitions like the beacons)."""
+    """Open views in a Faust table: key = view id (raw bytes, so it partitions like the beacons).
+
+    Updates are queued and written a few at a time (``drain``): a burst of table writes would fill
+    Faust's producer buffer, and Faust then stalls every agent of the worker while it empties. The
+    table is only a hint for a restarted worker, so a late entry costs nothing; a view that opens
+    and closes between two drains is never written at all.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self.pending: dict[bytes, dict[str, int] | None] = {}  # None: delete
+        self.written: set[bytes] = set()
 
     def opened(self, view_id: str, partition: int, last_received_ms: int) -> None:
-        self.table[view_id.encode()] = {"partition": partition, "last_received_ms": last_received_ms}
+        self.pending[view_id.encode()] = {"partition": partition, "last_received_ms": last_received_ms}
 
     def closed(self, view_id: str, partition: int) -> None:
         key = view_id.encode()
-        if key in self.table:
-            del self.table[key]
+        if key in self.written:
+            self.pending[key] = None
+        else:
+            self.pending.pop(key, None)
 
     def evicted(self, view_id: str, partition: int) -> None:
         """Closed views already left the table."""
+
+    def drain(self, budget: int) -> int:
+        """Writes at most ``budget`` queued updates; returns how many."""
+        keys = list(itertools.islice(self.pending, budget))
+        for key in keys:
+            value = self.pending.pop(key)
+            if value is None:
+                if key in self.table:
+                    del self.table[key]
+                self.written.discard(key)
+            else:
+                self.table[key] = value
+                self.written.add(key)
+        return len(keys)
 
     def open_views(self, partitions: set[int], count: int) -> list[tuple[str, int, int]]:
         found = []
@@ -168,6 +194,7 @@ def add_sessionizer(app: faust.App, ctx: StreamsContext) -> Sessionizer:
                 await resume_open_views(partitions)
             if runner.stream is not None and runner.due():
                 await runner.flush()
+            registry.drain(REGISTRY_WRITES_PER_TICK)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(_app: faust.App, assigned: Any, **_: Any) -> None:
