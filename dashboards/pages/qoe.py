@@ -154,7 +154,7 @@ def render(
     points = queries.timeseries(client, window, metric, STEP_FOR_WINDOW.get(minutes, "1m"), selected)
     bins = queries.vst_histogram(client, window, selected)
     rows = queries.breakdown(client, window, dimension, selected)
-    options = {name: [str(r["value"]) for r in queries.breakdown(client, window, name, limit=50)] for name in FILTERS}
+    options = {name: queries.dimension_values(client, window, name) for name in FILTERS}
     return tiles(values), timeseries_figure(points, metric), histogram_figure(bins), breakdown_rows(rows), options
 
 

@@ -223,6 +223,18 @@ def breakdown(
     return [{"value": row["g"], **compute(row)} for row in rows[:limit]]
 
 
+def dimension_values(client: Client, window: Window, dimension: str, limit: int = 50) -> list[str]:
+    """The values a dimension took in the window, most attempts first (for filter pickers)."""
+    if dimension not in DIMENSIONS:
+        raise StatsQueryError(f"unknown dimension {dimension!r}; allowed: {sorted(DIMENSIONS)}")
+    rows = client.query(
+        "SELECT value FROM qoe_minute WHERE dimension = {dimension:String} AND minute >= toDateTime({t0:Int64}) "
+        "AND minute < toDateTime({t1:Int64}) GROUP BY value ORDER BY sum(attempts) DESC, value LIMIT {limit:UInt32}",
+        parameters={**window.params(), "dimension": dimension, "limit": limit},
+    ).result_rows
+    return [str(value) for (value,) in rows]
+
+
 def timeseries(
     client: Client, window: Window, metric: str, step: str, filters: Filters | None = None
 ) -> list[dict[str, Any]]:

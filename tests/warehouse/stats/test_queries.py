@@ -127,6 +127,7 @@ def test_filters_pick_the_matching_views_on_every_path(warehouse: Client) -> Non
     assert attempts(cdn="cdn-a", country="NO") == 1  # cube
     assert attempts(cdn="cdn-b", country="SE") == 0
     assert attempts(asn="64500", stream_type="vod") == 3
+    assert queries.dimension_values(warehouse, window, "cdn") == ["cdn-a", "cdn-b"]  # most attempts first
     norway = queries.breakdown(warehouse, window, "cdn", Filters({"country": "NO"}))
     by_cdn = {r["value"]: r["attempts"] for r in norway}
     assert by_cdn == {"cdn-a": 1, "cdn-b": 1}
