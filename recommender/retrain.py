@@ -33,7 +33,7 @@ from recommender.interactions import Interactions
 from recommender.models import ModelConfig
 from recommender.selection import DEFAULT_GRID, DEFAULT_PRODUCTION, candidates_of, select_model
 from recommender.service import model_root
-from recommender.store import ModelStoreError, load_current, swap_in
+from recommender.store import POINTER_FILE, ModelStoreError, load_current, swap_in
 from recommender.trained import TrainedRecommender, train
 
 log = logging.getLogger(__name__)
@@ -313,7 +313,8 @@ class RetrainSchedule:
 
 def add_retrain(app: Any, ctx: Any, schedule: RetrainSchedule | None = None) -> None:
     """Register, on the Faust ``app``, the task that loads the bundled catalogue at start-up and
-    retrains every ``interval_s`` (first after ``first_after_s``) when new views arrived.
+    retrains every ``interval_s`` (first after ``first_after_s``, and at that shorter delay until a
+    first model exists) when new views arrived.
 
     ``ctx`` is the worker's ``streams.app.StreamsContext`` (``settings`` and ``warehouse()``).
     The warehouse work runs on a worker thread, so the event loop never waits for it.
@@ -329,7 +330,9 @@ def add_retrain(app: Any, ctx: Any, schedule: RetrainSchedule | None = None) -> 
             status = await asyncio.to_thread(retrainer.run, ctx.warehouse(), "schedule", only_new_data=True)
             if status.state == SKIPPED:
                 log.info("recommender: scheduled retrain skipped: %s", status.detail)
-            await asyncio.sleep(plan.interval_s)
+            # Until a first model exists, try again at the short delay: viewing data is accumulating.
+            has_model = (retrainer.root / POINTER_FILE).exists()
+            await asyncio.sleep(plan.interval_s if has_model else plan.first_after_s)
 
     app.task(recommender_upkeep)
 
