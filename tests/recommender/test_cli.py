@@ -139,6 +139,8 @@ def test_qoe_train_asks_the_running_platform_when_it_holds_the_warehouse(
         assert load_current(model_root(host_settings)).info["views"] == 200
         assert main(["train", "--models-dir", str(tmp_path / "elsewhere")]) == 2
         assert "--models-dir" in one_error_line(capsys)
+        assert main(["recommender", "load-catalog"]) == 1
+        assert "the running platform holds the embedded warehouse" in one_error_line(capsys)
     finally:
         server.stop()
 
