@@ -178,6 +178,6 @@ async def test_the_host_task_loads_the_catalogue_then_retrains_off_the_event_loo
         upkeep.cancel()
         beats.cancel()
     assert retrainer.status.trigger == "schedule"
-    assert ticks > 20
+    assert ticks > 5  # the loop kept turning while the catalogue loaded and the model trained
     assert warehouse.query("SELECT count() FROM catalog_titles").result_rows[0][0] > 9000
     assert load_current(model_root(host_settings)).info["views"] == 200
