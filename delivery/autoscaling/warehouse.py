@@ -2,7 +2,7 @@
 
 :class:`ClickHouseDemandSource` answers the :class:`~delivery.autoscaling.signals.DemandSource`
 frame from ``qoe_minute_cube``: per minute and region, the peak of concurrently active views
-(the per-second ``active_samples`` summed over the region's rows, then the minute's maximum:
+(the per-instant ``active_samples``, every 5 s, summed over the region's rows, then the minute's maximum:
 REFERENCE §2 "concurrent viewers") and the egress (``bitrate_ms`` is Σ kbps × ms of playing
 time, so ÷ 60 is the minute's mean bits per second).
 
