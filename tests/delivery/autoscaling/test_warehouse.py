@@ -20,7 +20,7 @@ MINUTE = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
 
 
 def _delta(minute: datetime, view: str, country: str, active: list[int], bitrate_ms: float) -> dict[str, object]:
-    """One view_deltas row: the view active in the given seconds of the minute, and its bitrate × ms."""
+    """One view_deltas row: the view active at the given 5 s instants of the minute, and its bitrate × ms."""
     return {
         "minute": minute,
         "view_id": view,
@@ -42,9 +42,9 @@ def _insert(settings: Settings, rows: list[dict[str, object]]) -> None:
 
 def test_concurrency_is_the_peak_of_summed_seconds_and_egress_the_mean_bits(settings: Settings) -> None:
     migrate(connect(settings), settings)
-    both = [1] * 60
-    first_half = [1] * 30 + [0] * 30
-    second_half = [0] * 30 + [1] * 30
+    both = [1] * 12
+    first_half = [1] * 6 + [0] * 6
+    second_half = [0] * 6 + [1] * 6
     _insert(
         settings,
         [
@@ -60,7 +60,7 @@ def test_concurrency_is_the_peak_of_summed_seconds_and_egress_the_mean_bits(sett
     frame = source(MINUTE - timedelta(minutes=1), MINUTE + timedelta(minutes=1))
     by_region = frame.set_index("region")
     assert set(by_region.index) == {"eu", "na", OTHER_REGION}
-    # eu: a all minute + b then c → 2 at every second, never 3
+    # eu: a all minute + b then c → 2 at every instant, never 3
     assert by_region.loc["eu", "concurrency"] == 2
     assert by_region.loc["eu", "egress_bps"] == pytest.approx(3_000_000 + 3_000_000 + 3_000_000)
     assert by_region.loc["na", "concurrency"] == 1
@@ -73,7 +73,7 @@ def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
     migrate(client, settings)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     rows = [
-        _delta(now - timedelta(minutes=m), f"v{m}-{i}", "DE", [1] * 60, 4000 * 60_000)
+        _delta(now - timedelta(minutes=m), f"v{m}-{i}", "DE", [1] * 12, 4000 * 60_000)
         for m in range(1, 30)
         for i in range(3)
     ]
