@@ -1,8 +1,6 @@
-"""Delivery's settings, read from the platform's :class:`~qoe.settings.Settings` where they exist.
+"""Delivery's settings: the platform's :class:`~qoe.settings.Settings` fields it uses, as one value.
 
-The settings below are proposed for ``qoe/settings.py`` (docs/steering.md, docs/autoscaling.md).
-Until a field is there, its default here applies, so every entrypoint can already pass the
-platform settings object and pick up each field the day it is added.
+Tests and benchmarks build it with overrides; the defaults match the settings' defaults.
 """
 
 from __future__ import annotations
@@ -41,8 +39,8 @@ class DeliveryOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryOptions:
-        """The settings' values for the fields it has, defaults for the rest, then ``overrides``."""
-        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
+        """The settings' values, then ``overrides``."""
+        values = {f.name: getattr(settings, f.name) for f in fields(cls)}
         return cls(**{**values, **overrides})
 
     @property

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +83,20 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     from delivery.gateway import mount_delivery
     from ingest.app import create_app
+    from ingest.cors import parse_origins
     from ingest.demo import MediaLadder, mount_demo
     from ingest.producer import KafkaRecordSink
     from qoe.media import default_media_dir
 
     _logging()
-    # kafka-python acknowledges on its own I/O thread; a short GIL switch interval lets it run
-    # between requests instead of waiting out the default 5 ms each time.
-    sys.setswitchinterval(float(os.environ.get("QOE_EXP_SWITCH", "0.005")))
     sink = KafkaRecordSink(settings, require_bootstrap(settings))
-    app = create_app(settings, sink, upstream=settings.resolved_internal_api_url())
+    app = create_app(
+        settings,
+        sink,
+        upstream=settings.resolved_internal_api_url(),
+        cors_origins=parse_origins(settings.cors_allow_origins),
+        cmcd_enabled=settings.cmcd_enabled,
+    )
     mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
     mount_delivery(app, settings, require_bootstrap(settings))
     uvicorn.run(app, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)

@@ -38,11 +38,18 @@ class Settings(BaseSettings):
     dashboards_port: int = Field(8050, description="Dash dashboards port.")
     max_body_bytes: int = Field(1_000_000, description="Largest beacon body accepted, after decompression.")
     retry_after_s: int = Field(5, description="Retry-After sent with 503 when Kafka is unavailable.")
+    cors_allow_origins: str = Field(
+        "*", description="Origins whose pages may post beacons and CMCD: `*` or a comma-separated list."
+    )
+    cmcd_enabled: bool = Field(True, description="Accept CMCD reports (POST /v1/cmcd) from players.")
 
     # --- Kafka --------------------------------------------------------------------------
     topic_beacons: str = Field("beacons", description="Accepted beacon batches, one record each, keyed by view id.")
     topic_dead_letter: str = Field("beacons-dlq", description="Refused input with the reason.")
     topic_partitions: int = Field(4, description="Partitions of the topics qoe creates.")
+    topic_replication_factor: int = Field(1, description="Replicas of the topics qoe creates (3 on a real cluster).")
+    topic_cdn_scores: str = Field("cdn-scores", description="Live QoE figures per CDN and viewer group (compacted).")
+    topic_steering_decisions: str = Field("steering-decisions", description="Steering priority changes, for audit.")
     kafka_ack_timeout_s: float = Field(5.0, description="How long ingest waits for Kafka's acknowledgement.")
     kafka_linger_ms: int = Field(2, description="Producer linger: small batches, low latency.")
     kafka_batch_bytes: int = Field(1_048_576, description="Producer batch size per partition.")
@@ -62,6 +69,48 @@ class Settings(BaseSettings):
     sink_max_batch_rows: int = Field(100_000, description="... or once this many are buffered, whatever runs ...")
     sink_max_age_s: float = Field(1.0, description="... or once the oldest buffered row is this old.")
     raw_retention_days: int = Field(30, description="TTL of raw beacon events.")
+
+    # --- sessionizer (docs/metrics.md) ---------------------------------------------------------
+    sessionizer_inactivity_timeout_s: float = Field(1800.0, description="A view with no beacon this long is closed.")
+    sessionizer_ended_grace_s: float = Field(
+        60.0, description="... or this long after `ended` or a fatal error without `view_end`."
+    )
+    sessionizer_flush_interval_s: float = Field(0.5, description="A view's change is written at most this late ...")
+    sessionizer_flush_views: int = Field(2000, description="... or as soon as this many views changed.")
+    sessionizer_evict_after_s: float = Field(300.0, description="A closed view leaves memory this long after.")
+
+    # --- CDN steering (docs/steering.md) ---------------------------------------------------------
+    steering_pathways: str = Field("cdn-a,cdn-b,cdn-c", description="Every pathway (CDN), in the safe default order.")
+    steering_ttl_s: int = Field(20, description="TTL of the steering manifests served to players.")
+    steering_min_views: int = Field(30, description="A CDN's figure counts from this many scored views.")
+    steering_max_age_s: float = Field(180.0, description="Older figures are stale: the default order applies.")
+    steering_switch_margin: float = Field(3.0, description="QoE points a challenger must lead the incumbent by ...")
+    steering_switch_hold_s: float = Field(60.0, description="... for this long before a group is switched.")
+    steering_emergency_margin: float = Field(20.0, description="A lead this large switches at once.")
+    steering_explore_rate: float = Field(0.05, description="Share of steering answers that explore another CDN.")
+    steering_spread_without_data: bool = Field(
+        True, description="A group without figures is spread evenly over the pathways."
+    )
+    steering_instance: str = Field("gateway", description="Names this replica in the steering decision log.")
+    steering_score_window_s: int = Field(30, description="The live CDN figures cover this many seconds.")
+    steering_score_tick_s: float = Field(1.0, description="The score agent publishes this often.")
+    steering_score_min_views: int = Field(5, description="The score agent publishes figures from this many views.")
+
+    # --- autoscaling signals (docs/autoscaling.md) -----------------------------------------------
+    autoscaling_provision_minutes: int = Field(3, description="How far ahead capacity must be asked for.")
+    autoscaling_stabilisation_s: float = Field(180.0, description="A lower recommendation waits this long.")
+    autoscaling_max_data_age_s: float = Field(600.0, description="Older demand data: the signal says it is stale.")
+    autoscaling_headroom: float = Field(0.25, description="Spare capacity on top of the forecast demand.")
+    autoscaling_edge_gbps_per_replica: float = Field(20.0, description="Egress one edge replica serves.")
+    autoscaling_origin_rps_per_replica: float = Field(400.0, description="Requests/s one origin replica serves.")
+    autoscaling_ingest_beacons_per_replica: float = Field(1500.0, description="Beacons/s one ingest replica takes.")
+    autoscaling_worker_events_per_replica: float = Field(50_000.0, description="Events/s one stream worker folds.")
+
+    # --- recommender (docs/recommender.md) --------------------------------------------------------
+    recommender_first_retrain_s: float = Field(
+        300.0, description="First retrain after the worker starts (and retry delay until a model exists)."
+    )
+    recommender_retrain_interval_s: float = Field(3600.0, description="Retrain this often when new views arrived.")
 
     # --- audience -----------------------------------------------------------------------
     audience_viewers: int = Field(200, description="Concurrent simulated viewers that `qoe up` starts.")

@@ -302,12 +302,9 @@ class RetrainSchedule:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrainSchedule:
-        """Settings ``recommender_first_retrain_s`` / ``recommender_retrain_interval_s`` when the
-        platform defines them; these defaults otherwise."""
-        defaults = cls()
         return cls(
-            first_after_s=float(getattr(settings, "recommender_first_retrain_s", defaults.first_after_s)),
-            interval_s=float(getattr(settings, "recommender_retrain_interval_s", defaults.interval_s)),
+            first_after_s=settings.recommender_first_retrain_s,
+            interval_s=settings.recommender_retrain_interval_s,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -19,17 +19,19 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
+    replication: int = 1
 
 
 def platform_topics(settings: Settings) -> list[TopicSpec]:
     retention_ms = str(settings.raw_retention_days * 86_400_000)
-    return [
+    specs = [
         TopicSpec(settings.topic_beacons, settings.topic_partitions, {"retention.ms": retention_ms}),
         TopicSpec(settings.topic_dead_letter, 1, {"retention.ms": retention_ms}),
         # Faust may not declare topics (topic_allow_declare=False): the sessionizer's table changelog.
         TopicSpec(registry_topic(settings.faust_app_id), settings.topic_partitions),
         *delivery_topics(settings),
     ]
+    return [replace(spec, replication=settings.topic_replication_factor) for spec in specs]
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
@@ -40,7 +42,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         missing = [spec for spec in specs if spec.name not in existing]
         for spec in missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                admin.create_topics([NewTopic(spec.name, spec.partitions, spec.replication, topic_configs=spec.config)])
         return [spec.name for spec in missing]
     finally:
         admin.close()

@@ -27,18 +27,12 @@ class SessionizerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionizerConfig:
-        """``settings.sessionizer_<name>`` where the settings have it, the default otherwise."""
-        defaults = cls()
-
-        def setting(name: str) -> float:
-            return float(getattr(settings, f"sessionizer_{name}", getattr(defaults, name)))
-
         return cls(
-            inactivity_timeout_s=setting("inactivity_timeout_s"),
-            ended_grace_s=setting("ended_grace_s"),
-            flush_interval_s=setting("flush_interval_s"),
-            flush_views=int(setting("flush_views")),
-            evict_after_s=setting("evict_after_s"),
+            inactivity_timeout_s=settings.sessionizer_inactivity_timeout_s,
+            ended_grace_s=settings.sessionizer_ended_grace_s,
+            flush_interval_s=settings.sessionizer_flush_interval_s,
+            flush_views=settings.sessionizer_flush_views,
+            evict_after_s=settings.sessionizer_evict_after_s,
             # Past the raw-event retention a view's events are gone, so it cannot be folded again.
             late_limit_days=float(settings.raw_retention_days),
         )
