@@ -187,7 +187,10 @@ def _ready_urls(settings: Settings) -> list[str]:
 
 def _audience_args(settings: Settings, options: UpOptions) -> list[str]:
     viewers = options.viewers if options.viewers is not None else settings.audience_viewers
-    args = ["simulate", "--viewers", str(viewers), "--ingest-url", f"http://{settings.host}:{settings.api_port}"]
+    gateway = f"http://{settings.host}:{settings.api_port}"
+    # The audience follows the gateway's content steering, so an --incident shows the loop close.
+    args = ["simulate", "--viewers", str(viewers), "--ingest-url", gateway, "--steering-url", gateway]
+    args += ["--cdns", settings.steering_pathways]
     args += ["--seed", str(settings.seed), "--duration", "0", "--quiet"]
     for incident in options.incidents:
         args += ["--incident", incident]

@@ -46,6 +46,7 @@ def test_virtual_run_writes_metrics_and_valid_beacons(tmp_path: Path, capsys: py
         (["--virtual", "--traces", "/nowhere"], "trace directory /nowhere does not exist"),
         (["--virtual", "--sample-rate", "2"], "--sample-rate must be in"),
         (["--synthetic", "--traces", "/nowhere"], "--synthetic cannot be combined"),
+        (["--virtual", "--duration", "10s", "--steering-url", "http://127.0.0.1:9"], "--steering-url needs a live run"),
     ],
 )
 def test_bad_arguments_get_a_clear_message_and_exit_2(
@@ -71,3 +72,14 @@ def test_the_up_subprocess_command_parses() -> None:
     cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv[3:])
     assert (args.viewers, args.duration, args.ingest_url, args.quiet) == (12, "0", "http://127.0.0.1:9", True)
+
+
+def test_qoe_up_audience_follows_the_gateways_steering() -> None:
+    from qoe.up import UpOptions, _audience_args
+
+    settings = Settings(_env_file=None, api_port=8123)
+    parser = argparse.ArgumentParser(prog="qoe")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(_audience_args(settings, UpOptions(incidents=("cdn-b:degrade:60s-180s",))))
+    assert args.steering_url == args.ingest_url == "http://127.0.0.1:8123"
+    assert args.cdns == settings.steering_pathways and args.incident == ["cdn-b:degrade:60s-180s"]

@@ -51,6 +51,11 @@ def register(subparsers: Any) -> None:
     simulate.add_argument("--synthetic", action="store_true", help="use the fitted synthetic model even if data exists")
     simulate.add_argument("--cdns", default="cdn-a,cdn-b,cdn-c", help="comma-separated CDN names")
     simulate.add_argument("--fallback", action="store_true", help="players fall back to the other CDNs on failures")
+    simulate.add_argument(
+        "--steering-url",
+        default=None,
+        help="base URL of the steering service (the gateway): players follow its content steering manifests",
+    )
     simulate.add_argument("--abr", choices=("throughput", "buffer"), default="throughput")
     simulate.add_argument("--ramp", default="30s", help="spread the first play intents over this long")
     simulate.add_argument("--sample-rate", type=float, default=1.0, help="share of viewers that report")
@@ -123,6 +128,8 @@ def _run_simulation(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError("--virtual needs a finite --duration")
     if args.beacons_out and not args.virtual:
         raise ValueError("--beacons-out needs --virtual (live runs send their beacons to the ingest URL)")
+    if args.steering_url and args.virtual:
+        raise ValueError("--steering-url needs a live run: the steering service answers in real time, not --virtual")
     if args.synthetic and (args.traces or args.manifests):
         raise ValueError("--synthetic cannot be combined with --traces or --manifests")
     console = Console(stderr=True)
@@ -135,7 +142,12 @@ def _run_simulation(args: argparse.Namespace, settings: Settings) -> int:
         seed=config.seed,
     )
     console.print(f"[bold]{config.viewers:,} viewers[/bold], seed {config.seed}: {data.description}")
-    chooser = StaticChooser.uniform(config.cdns, fallback=args.fallback)
+    chooser: CdnChooser = StaticChooser.uniform(config.cdns, fallback=args.fallback)
+    if args.steering_url:
+        from delivery.steering.client import steering_chooser
+
+        chooser = steering_chooser(args.steering_url, config.cdns)
+        console.print(f"players follow the content steering of {args.steering_url}")
     if args.virtual:
         result = _run_virtual(args, config, data, chooser, console)
     else:
@@ -213,7 +225,13 @@ def _run_realtime(
                 on_sender=None if display is None else display.attach,
             )
 
-    result, sent = _event_loop_run(main)
+    async def main_then_close() -> tuple[SimResult, SenderStats]:
+        try:
+            return await main()
+        finally:
+            await _close_chooser(chooser)
+
+    result, sent = _event_loop_run(main_then_close)
     console.print(
         f"{result.wall_s:,.0f} s: {sent.beacons_sent:,} beacons ({sent.events_sent:,} events) accepted, "
         f"{sent.beacons_rejected:,} refused, {sent.beacons_dropped:,} lost; scheduling lag p99 "
@@ -222,6 +240,13 @@ def _run_realtime(
     if sent.stopped:
         console.print("[yellow]the server answered 410 Gone: reporting stopped[/yellow]")
     return result
+
+
+async def _close_chooser(chooser: CdnChooser) -> None:
+    """Choosers that hold connections (the HTTP steering client) close them on the loop they used."""
+    close = getattr(chooser, "close", None)
+    if close is not None:
+        await close()
 
 
 def _event_loop_run(main: Callable[[], Awaitable[T]]) -> T:
