@@ -22,7 +22,10 @@ BENCH_MODULES: tuple[str, ...] = (
     "ingest.bench",
     "streams.bench",
     "streams.scoring.bench",
+    "streams.sessionizer.bench",
+    "warehouse.stats.bench",
     "delivery.bench",
+    "delivery.bench_closed_loop",
     "qoe_sim.bench",
     "recommender.bench",
 )
