@@ -6,9 +6,12 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qoe.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(subparsers: Any) -> None:
@@ -80,10 +83,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(result["scenario"]["description"])
     console.print(f"flash-crowd peak at {result['scenario']['peak_at']}")
     table = Table("variant", "lead time before peak", "under-provisioned", "over-provisioned")
@@ -194,27 +196,34 @@ def _steering_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_steering(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     setup = result["setup"]
     console.print(
         f"{setup['viewers']:,} viewers, {setup['duration_s']:.0f} s, CDNs {', '.join(setup['cdns'])}, "
         f"incidents {', '.join(setup['incidents']) or 'none'}, seed {setup['seed']}; {setup['data']}"
     )
+    table = Table("policy", "rebuffering ratio", "VST p50", "average bitrate", "QoE score", "oracle_gain_share")
     for name, figures in result["policies"].items():
-        table = Table("figure", "value", title=f"policy: {name}", title_justify="left")
-        table.add_row("rebuffering ratio", f"{figures['rebuffer_ratio']:.3%}")
-        table.add_row("VST p50", _ms(figures["vst_p50_ms"]))
-        table.add_row(
-            "average bitrate",
-            "–" if figures["avg_bitrate_kbps"] is None else f"{figures['avg_bitrate_kbps']:,.0f} kb/s",
-        )
-        table.add_row("QoE score", f"{figures['qoe_score']:.2f}")
+        bitrate = figures["avg_bitrate_kbps"]
         share = figures["oracle_gain_share"]
-        table.add_row("oracle_gain_share", "–" if share is None else f"{share:.2f}")
-        console.print(table)
+        table.add_row(
+            name,
+            f"{figures['rebuffer_ratio']:.3%}",
+            _ms(figures["vst_p50_ms"]),
+            "–" if bitrate is None else f"{bitrate:,.0f} kb/s",
+            f"{figures['qoe_score']:.2f}",
+            "–" if share is None else f"{share:.2f}",
+        )
+    console.print(table)
+
+
+def _console() -> Console:
+    """Tables stay whole when the output goes to a file (rich assumes 80 columns there)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _ms(value: float | None) -> str:

@@ -61,6 +61,16 @@ def test_cli_json_has_every_policy_and_figure(shared_data: Path, capsys: pytest.
     assert out["policies"]["static"]["oracle_gain_share"] == 0.0
 
 
+def test_cli_prints_one_table_with_a_row_per_policy(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["steering", "evaluate", "--traces", str(shared_data / "traces"), "--viewers", "10", "--duration", "20s"]
+    assert main([*argv, "--policies", "static,oracle"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if "rebuffering ratio" in line)
+    assert all(column in header for column in ("VST p50", "average bitrate", "QoE score", "oracle_gain_share"))
+    rows = [line for line in lines if line.strip("│ ").startswith(("static", "oracle"))]
+    assert len(rows) == 2 and "0.00" in rows[0] and "1.00" in rows[1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
