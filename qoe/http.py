@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
 import orjson
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 
@@ -29,3 +33,53 @@ def _subclassed_datetime(value: Any) -> str:
 def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> OrjsonResponse:
     """An error answer: ``{"detail": ...}`` like FastAPI's own errors, so clients parse one shape."""
     return OrjsonResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class BadRequestError(ValueError):
+    """Input a route cannot answer; ``detail`` says what is allowed (a message or a structure)."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(str(detail))
+        self.detail = detail
+
+
+def bad_request_route(allowed: Mapping[str, Any]) -> type[APIRoute]:
+    """A route class answering invalid input with 400 and the ``allowed`` values of the parameter
+    at fault, instead of FastAPI's 422, so a client sees what it may send."""
+
+    def describe(error: Any) -> dict[str, Any]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
+        detail: dict[str, Any] = {"parameter": where, "message": error.get("msg", "invalid")}
+        if where in allowed:
+            detail["allowed"] = allowed[where]
+        return detail
+
+    class BadRequestRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def answer(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return problem(400, [describe(error) for error in exc.errors()])
+                except BadRequestError as exc:
+                    return problem(400, exc.detail)
+
+            return answer
+
+    return BadRequestRoute
+
+
+def only_params(*allowed: str) -> Any:
+    """A dependency refusing query parameters the route does not declare: a typo is an error, not
+    a silently ignored filter."""
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(allowed))
+        if unknown:
+            raise BadRequestError(
+                {"parameter": unknown[0], "message": "unknown query parameter", "allowed": list(allowed)}
+            )
+
+    return Depends(check)

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from qoe.http import OrjsonResponse, problem
+from qoe.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem
 from recommender import queries
 from recommender.catalog import title_json
 from recommender.posters import SIZES, poster_svg
@@ -42,14 +39,6 @@ ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"  # schemas.beacon.Id: what players may send a
 POSTER_MAX_AGE_S = 86_400
 
 
-class BadRequestError(ValueError):
-    """Input the route cannot answer; the detail says what is allowed."""
-
-    def __init__(self, detail: Any) -> None:
-        super().__init__(str(detail))
-        self.detail = detail
-
-
 _ALLOWED: dict[str, Any] = {
     "k": {"min": 1, "max": MAX_K},
     "limit": {"min": 1, "max": MAX_LIMIT},
@@ -60,44 +49,7 @@ _ALLOWED: dict[str, Any] = {
 }
 
 
-class RecommenderRoute(APIRoute):
-    """Answers invalid input with 400 and the allowed values instead of FastAPI's 422."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return problem(400, [_describe(error) for error in exc.errors()])
-            except BadRequestError as exc:
-                return problem(400, exc.detail)
-
-        return answer
-
-
-def _describe(error: Any) -> dict[str, Any]:
-    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
-    detail: dict[str, Any] = {"parameter": where, "message": error.get("msg", "invalid")}
-    if where in _ALLOWED:
-        detail["allowed"] = _ALLOWED[where]
-    return detail
-
-
-def only_params(*allowed: str) -> Any:
-    """A dependency refusing query parameters the route does not declare."""
-
-    def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(allowed))
-        if unknown:
-            detail = {"parameter": unknown[0], "message": "unknown query parameter", "allowed": list(allowed)}
-            raise BadRequestError(detail)
-
-    return Depends(check)
-
-
-router = APIRouter(route_class=RecommenderRoute)
+router = APIRouter(route_class=bad_request_route(_ALLOWED))
 
 TitleId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="e.g. ml-1")]
 

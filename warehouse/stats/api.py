@@ -6,20 +6,16 @@ turned into 400 by ``StatsRoute``, and query parameters a route does not know ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from starlette.responses import Response
 
-from qoe.http import OrjsonResponse, problem
+from qoe.http import OrjsonResponse, bad_request_route, only_params, problem
 from warehouse.deps import WarehouseDep
 from warehouse.stats import queries
 from warehouse.stats.metrics import BY_NAME, METRICS
-from warehouse.stats.queries import DIMENSIONS, MAX_MINUTES, STEPS, Filters, StatsQueryError, Window
+from warehouse.stats.queries import DIMENSIONS, MAX_MINUTES, STEPS, Filters, Window
 
 FILTER_PARAMS = tuple(DIMENSIONS)
 
@@ -28,44 +24,7 @@ Dimension = Literal["cdn", "country", "asn", "device_type", "player", "title", "
 assert set(get_args(Dimension)) == set(DIMENSIONS)
 
 
-class StatsRoute(APIRoute):
-    """Answers invalid input with 400 and the allowed values instead of FastAPI's 422."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return problem(400, [_describe(error) for error in exc.errors()])
-            except StatsQueryError as exc:
-                return problem(400, str(exc))
-
-        return answer
-
-
-def _describe(error: Any) -> dict[str, Any]:
-    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
-    detail = {"parameter": where, "message": error.get("msg", "invalid")}
-    if where == "metric":
-        detail["allowed"] = list(BY_NAME)
-    elif where in ("dimension",):
-        detail["allowed"] = list(DIMENSIONS)
-    elif where == "step":
-        detail["allowed"] = list(STEPS)
-    return detail
-
-
-def only_params(*allowed: str) -> Any:
-    """A dependency refusing query parameters the route does not declare."""
-
-    def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(allowed))
-        if unknown:
-            raise StatsQueryError(f"unknown query parameter {unknown[0]!r}; allowed: {sorted(allowed)}")
-
-    return Depends(check)
+ALLOWED = {"metric": list(BY_NAME), "dimension": list(DIMENSIONS), "step": list(STEPS)}
 
 
 def _filter_description(name: str) -> str:
@@ -155,7 +114,7 @@ _BAD: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "Unknown parameter, metric, dimension or step, or a bad value."}
 }
 
-router = APIRouter(tags=["stats"], route_class=StatsRoute)
+router = APIRouter(tags=["stats"], route_class=bad_request_route(ALLOWED))
 
 
 @router.get(

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from qoe.http import BadRequestError
 from streams.sessionizer.layout import COLUMNS
 from warehouse.stats.metrics import compute
 
@@ -35,7 +36,7 @@ MAX_MINUTES = 60 * 24 * 31
 MAX_POINTS = 1500
 
 
-class StatsQueryError(ValueError):
+class StatsQueryError(BadRequestError):
     """A request the read model cannot answer; the message says what is allowed."""
 
 
