@@ -25,11 +25,18 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The decoded body, or BodyError: 413 past ``max_bytes`` (compressed or not), 415, 400."""
+async def read_body(
+    request: Request,
+    max_bytes: int,
+    accepted: tuple[str, ...] = ACCEPTED_CONTENT_TYPES,
+    expect: str = "application/json or text/plain",
+    empty_hint: str = "send one beacon as JSON",
+) -> bytes:
+    """The decoded body, or BodyError: 413 past ``max_bytes`` (compressed or not), 415 for a
+    content type not in ``accepted`` or an unknown encoding, 400 when empty or bad gzip."""
     kind = media_type(request)
-    if kind not in ACCEPTED_CONTENT_TYPES:
-        raise BodyError(415, f"unsupported content type {kind!r}; send application/json or text/plain")
+    if kind not in accepted:
+        raise BodyError(415, f"unsupported content type {kind!r}; send {expect}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise BodyError(413, f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
@@ -40,7 +47,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     elif encoding not in ("", "identity"):
         raise BodyError(415, f"unsupported content encoding {encoding!r}; send gzip or none", raw)
     if not raw.strip():
-        raise BodyError(400, "empty body: send one beacon as JSON")
+        raise BodyError(400, f"empty body: {empty_hint}")
     return raw
 
 

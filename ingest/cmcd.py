@@ -55,7 +55,6 @@ import asyncio
 import hashlib
 import re
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +67,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from ingest.beacons import dead_letter, record_value, server_context, unavailable
-from ingest.body import BodyError, media_type
+from ingest.body import BodyError, read_body
 from ingest.errors import describe
 from ingest.metrics import IngestMetrics
 from ingest.producer import BrokerUnavailableError, RecordSink
@@ -85,7 +84,6 @@ MAX_TS = 4_102_444_800_000
 VIEWER_KEY = "qoe-viewer"
 MAX_ERRORS_REPORTED = 20
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_GZIP_MAGIC = b"\x1f\x8b"
 _EXAMPLE_REPORT = (
     'e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=2,sta=s,ts=1700000000000,v=2\n'
     'br=(2800),cid="bbb",e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=3,sta=p,ts=1700000000450,v=2\n'
@@ -623,39 +621,7 @@ class CmcdIngest:
 
 async def read_report(request: Request, max_bytes: int) -> bytes:
     """The decoded body: 415 for other content types, 413 past ``max_bytes``, 400 when empty or bad gzip."""
-    kind = media_type(request)
-    if kind not in CMCD_CONTENT_TYPES:
-        raise BodyError(415, f"unsupported content type {kind!r}; send application/cmcd")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise BodyError(413, f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > max_bytes:
-            raise BodyError(413, f"body exceeds the limit of {max_bytes} bytes", bytes(raw[:4096]))
-    body = bytes(raw)
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "x-gzip") or body.startswith(_GZIP_MAGIC):
-        body = _gunzip(body, max_bytes)
-    elif encoding not in ("", "identity"):
-        raise BodyError(415, f"unsupported content encoding {encoding!r}; send gzip or none", body)
-    if not body.strip():
-        raise BodyError(400, "empty body: send one CMCD record per line")
-    return body
-
-
-def _gunzip(raw: bytes, max_bytes: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = decompressor.decompress(raw, max_bytes + 1)
-    except zlib.error as exc:
-        raise BodyError(400, f"body is not valid gzip: {exc}", raw[:4096]) from exc
-    if len(out) > max_bytes or decompressor.unconsumed_tail:
-        raise BodyError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", raw[:4096])
-    if not decompressor.eof:
-        raise BodyError(400, "body is truncated gzip", raw[:4096])
-    return out
+    return await read_body(request, max_bytes, CMCD_CONTENT_TYPES, "application/cmcd", "send one CMCD record per line")
 
 
 @router.post(
