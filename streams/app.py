@@ -38,9 +38,10 @@ class StreamsContext:
     source: str
 
 
-def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust.App:
-    app = faust.App(
-        settings.faust_app_id,
+def faust_app(settings: Settings, bootstrap: str, app_id: str) -> faust.App:
+    """A Faust app with the platform's consumer settings and no agent yet."""
+    return faust.App(
+        app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,
@@ -56,6 +57,10 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
     )
+
+
+def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust.App:
+    app = faust_app(settings, bootstrap, settings.faust_app_id)
     add_raw_sink(app, ctx)
     add_sessionizer(app, ctx)
     add_delivery_agents(app, settings, ctx.warehouse)

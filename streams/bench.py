@@ -48,7 +48,7 @@ def fill_topic(bootstrap: str, topic: str, records: int) -> int:
     return events
 
 
-def _rate(samples: list[tuple[float, int]], total: int) -> float:
+def rate_between(samples: list[tuple[float, int]], total: int) -> float:
     """Events/s between the first sample at ≥10% of ``total`` and the first at 100%."""
     start = next((t, n) for t, n in samples if n >= total * 0.1)
     end = next((t, n) for t, n in samples if n >= total)
@@ -76,7 +76,7 @@ def baseline_rate(bootstrap: str, topic: str, total_events: int) -> float:
             await consumer.stop()
         return samples
 
-    return _rate(asyncio.run(consume()), total_events)
+    return rate_between(asyncio.run(consume()), total_events)
 
 
 def sink_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
@@ -104,7 +104,7 @@ def sink_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
                 time.sleep(0.1)
     finally:
         worker.stop()
-    return _rate(samples, total_events)
+    return rate_between(samples, total_events)
 
 
 def run(settings: Settings) -> list[BenchRow]:

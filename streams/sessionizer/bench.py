@@ -32,6 +32,7 @@ from qoe.bench import BenchRow
 from qoe.settings import Settings
 from qoe.testing import LocalStack
 from qoe.up import spawn, wait_ready
+from streams.bench import baseline_rate, rate_between
 from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics, platform_topics
 
@@ -104,58 +105,11 @@ def fill_topic(bootstrap: str, topic: str) -> int:
     return events
 
 
-def _rate(samples: list[tuple[float, int]], total: int) -> float:
-    """Events/s between the first sample at ≥ 10 % of ``total`` and the first at 100 %."""
-    start = next((t, n) for t, n in samples if n >= total * 0.1)
-    end = next((t, n) for t, n in samples if n >= total)
-    return (end[1] - start[1]) / max(end[0] - start[0], 1e-6)
-
-
-def baseline_rate(bootstrap: str, topic: str, total_events: int) -> float:
-    """A raw aiokafka consume loop that parses each record: the floor of any consumer in Python."""
-    from aiokafka import AIOKafkaConsumer
-
-    async def consume() -> list[tuple[float, int]]:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id="bench-raw-loop", auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        samples: list[tuple[float, int]] = []
-        events = 0
-        try:
-            while events < total_events:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
-                for messages in batches.values():
-                    for message in messages:
-                        events += len(orjson.loads(message.value)["beacon"]["events"])
-                samples.append((time.monotonic(), events))
-        finally:
-            await consumer.stop()
-        return samples
-
-    return _rate(asyncio.run(consume()), total_events)
-
-
 def _bench_app(settings: Settings, bootstrap: str, name: str) -> Any:
     """A Faust app with the consumer settings of ``streams.app.create_app`` and no agent yet."""
-    import faust
+    from streams.app import faust_app
 
-    return faust.App(
-        name,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=settings.topic_partitions,
-        topic_allow_declare=False,
-        broker_session_timeout=settings.broker_session_timeout_s,
-        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
-        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
-        broker_commit_interval=1.0,
-        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
-        broker_max_poll_records=settings.consumer_max_poll_records,
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-    )
+    return faust_app(settings, bootstrap, name)
 
 
 def _serve(mode: str, bootstrap: str, total_events: int, out: Path) -> None:
@@ -209,7 +163,7 @@ def _serve(mode: str, bootstrap: str, total_events: int, out: Path) -> None:
         while True:
             samples.append((time.monotonic(), progress()))
             if samples[-1][1] >= total_events:
-                await asyncio.to_thread(out.write_bytes, orjson.dumps({"rate": _rate(samples, total_events)}))
+                await asyncio.to_thread(out.write_bytes, orjson.dumps({"rate": rate_between(samples, total_events)}))
                 os._exit(0)  # the figure is written; no need for a graceful Faust shutdown
             await asyncio.sleep(0.05)
 
@@ -255,7 +209,7 @@ def worker_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
                 time.sleep(0.1)
     finally:
         worker.stop()
-    return _rate(samples, total_events)
+    return rate_between(samples, total_events)
 
 
 def _background(gateway: str, stop: threading.Event) -> None:
