@@ -93,3 +93,24 @@ def test_times_must_be_aware(warehouse: Client) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         queries.training_views(warehouse, datetime(2026, 1, 1))
     assert queries.training_views(warehouse, datetime(2026, 1, 1, tzinfo=UTC)).empty
+
+
+def _granules(plan: list[str], index: str) -> tuple[int, int]:
+    after = plan[next(i for i, line in enumerate(plan) if line.strip() == f"Name: {index}") :]
+    selected, total = next(line for line in after if "Granules:" in line).split(":")[1].strip().split("/")
+    return int(selected), int(total)
+
+
+def test_one_viewers_read_skips_granules_through_the_bloom_index(warehouse: Client) -> None:
+    warehouse.command(
+        "INSERT INTO views (view_id, version, viewer_id, first_seen_at, last_received_at, stream_type, title_id) "
+        "SELECT concat('view-', leftPad(toString(number), 8, '0')), 1, concat('viewer-', toString(number)), "
+        "now64(3, 'UTC'), now64(3, 'UTC'), 'vod', 't1' FROM numbers(100000)"
+    )
+    plan = warehouse.query(
+        "EXPLAIN indexes = 1 SELECT view_id FROM views WHERE viewer_id = {viewer:String} AND stream_type = 'vod'",
+        parameters={"viewer": "viewer-77"},
+    ).result_rows
+    selected, total = _granules([row[0] for row in plan], "viewer_idx")
+    assert total > 1
+    assert selected < total
