@@ -6,6 +6,7 @@ Tests and benchmarks build it with overrides; the defaults match the settings' d
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from qoe.settings import Settings
@@ -36,6 +37,7 @@ class DeliveryOptions:
     autoscaling_origin_rps_per_replica: float = 400.0
     autoscaling_ingest_beacons_per_replica: float = 1500.0
     autoscaling_worker_events_per_replica: float = 50_000.0
+    autoscaling_events_file: Path | None = None  # scheduled live events, JSON
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryOptions:

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     autoscaling_origin_rps_per_replica: float = Field(400.0, description="Requests/s one origin replica serves.")
     autoscaling_ingest_beacons_per_replica: float = Field(1500.0, description="Beacons/s one ingest replica takes.")
     autoscaling_worker_events_per_replica: float = Field(50_000.0, description="Events/s one stream worker folds.")
+    autoscaling_events_file: Path | None = Field(
+        None, description="JSON list of scheduled live events (docs/autoscaling.md); read again when it changes."
+    )
 
     # --- recommender (docs/recommender.md) --------------------------------------------------------
     recommender_first_retrain_s: float = Field(

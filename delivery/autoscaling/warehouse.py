@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from delivery.autoscaling.api import autoscaling_router
 from delivery.autoscaling.capacity import CapacityModel
+from delivery.autoscaling.schedule import FileEventSchedule
 from delivery.autoscaling.signals import DEMAND_COLUMNS, AutoscalingSignals, DemandUnavailableError, SignalConfig
 from delivery.options import DeliveryOptions
 
@@ -102,6 +103,11 @@ def signal_config(options: DeliveryOptions) -> SignalConfig:
     )
 
 
+def event_schedule(options: DeliveryOptions) -> FileEventSchedule | None:
+    path = options.autoscaling_events_file
+    return FileEventSchedule(path) if path is not None else None
+
+
 _build_lock = threading.Lock()
 
 
@@ -115,7 +121,10 @@ def signals_from_warehouse(request: Request) -> AutoscalingSignals:
             registry: CollectorRegistry = getattr(state, "registry", None) or CollectorRegistry()
             warehouse: Client = state.warehouse
             signals = AutoscalingSignals(
-                ClickHouseDemandSource(lambda: warehouse), signal_config(options), registry=registry
+                ClickHouseDemandSource(lambda: warehouse),
+                signal_config(options),
+                schedule=event_schedule(options),
+                registry=registry,
             )
             state.autoscaling = signals
         return signals

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -87,6 +89,27 @@ def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
         assert api.get("/v1/autoscaling/signals", params={"region": "mars"}).status_code == 404
         metrics = api.get("/v1/autoscaling/metrics").text
         assert 'qoe_desired_replicas{region="eu",tier="edge"}' in metrics
+
+
+def test_the_events_file_setting_reaches_the_signal(settings: Settings, tmp_path: Path) -> None:
+    client = connect(settings)
+    migrate(client, settings)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    minutes = range(1, 30)
+    _insert(settings, [_delta(now - timedelta(minutes=m), f"v{m}", "DE", [1] * 12, 4000 * 60_000) for m in minutes])
+    events = tmp_path / "events.json"
+    start = (now + timedelta(minutes=2)).isoformat()
+    events.write_bytes(orjson.dumps([{"start": start, "expected_peak": 100_000, "region": "eu", "name": "final"}]))
+    scheduled = settings.model_copy(update={"autoscaling_events_file": events})
+    with TestClient(create_api(scheduled, client)) as api:
+        eu = api.get("/v1/autoscaling/signals").json()["regions"]["eu"]
+        assert eu["forecast"]["events"] == ["final"]
+        assert eu["forecast"]["scheduled_viewers"] == 125_000
+    broken = settings.model_copy(update={"autoscaling_events_file": tmp_path / "missing.json"})
+    with TestClient(create_api(broken, client)) as api:
+        answer = api.get("/v1/autoscaling/signals")
+        assert answer.status_code == 503
+        assert "missing.json" in answer.json()["error"]
 
 
 def test_steering_decision_routes_answer_empty_tables(settings: Settings) -> None:
