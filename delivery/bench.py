@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from qoe.bench import BenchRow
 from qoe.settings import Settings
 
 AUTOSCALING = "Autoscaling: flash crowd on a synthetic day"
 STEERING = "Content steering"
+EVALUATION = "Content steering: `qoe steering evaluate` on the real traces"
+GOAL_REBUFFER_CUT = 0.5
+GOAL_ORACLE_SHARE = 0.9
 
 
 def run(settings: Settings) -> list[BenchRow]:
-    return autoscaling_rows(settings.seed) + steering_rows()
+    return autoscaling_rows(settings.seed) + steering_rows() + evaluation_rows(settings)
 
 
 def autoscaling_rows(seed: int = 0) -> list[BenchRow]:
@@ -103,4 +108,74 @@ def steering_rows(decisions: int = 20_000) -> list[BenchRow]:
             baseline_label="static default order",
             notes=f"{len(groups)} groups × 5 back-off levels × {len(cdns)} CDNs on the board",
         )
+    ]
+
+
+def evaluation_rows(settings: Settings) -> list[BenchRow]:
+    """The steering evaluation's table, a row per policy, with the issue's defaults (CLI defaults)."""
+    from delivery.steering.evaluate import EvaluationConfig, evaluate, evaluation_data
+
+    shared = settings.resolved_shared_data()
+    if shared is None or not (shared / "traces").is_dir():
+        return []
+    manifests = shared / "manifests"
+    config = EvaluationConfig(seed=settings.seed)
+    data = evaluation_data(shared / "traces", manifests if manifests.is_dir() else None, config.seed)
+    result = evaluate(config, data)
+    return _policy_rows(result) + _goal_rows(result["policies"])
+
+
+def _policy_rows(result: dict[str, Any]) -> list[BenchRow]:
+    setup, policies = result["setup"], result["policies"]
+    static = policies["static"]["rebuffer_ratio"]
+    rows = []
+    for name, figures in policies.items():
+        share = figures["oracle_gain_share"]
+        rows.append(
+            BenchRow(
+                EVALUATION,
+                f"{name}: rebuffering ratio",
+                100 * figures["rebuffer_ratio"],
+                "%",
+                baseline=100 * static,
+                baseline_label="static",
+                notes=(
+                    f"VST p50 {figures['vst_p50_ms']:,.0f} ms · average bitrate {figures['avg_bitrate_kbps']:,.0f} kb/s"
+                    f" · QoE score {figures['qoe_score']:.2f} · oracle_gain_share "
+                    + ("–" if share is None else f"{share:.2f}")
+                ),
+            )
+        )
+    incidents = ", ".join(setup["incidents"]) or "none"
+    rows[0] = replace(
+        rows[0],
+        notes=f"{setup['viewers']:,} viewers × {setup['duration_s']:.0f} s, CDNs {', '.join(setup['cdns'])}, "
+        f"incident {incidents}, seed {setup['seed']}; {setup['data']} — " + rows[0].notes,
+    )
+    return rows
+
+
+def _goal_rows(policies: dict[str, dict[str, Any]]) -> list[BenchRow]:
+    static, ours = policies["static"], policies["ours"]
+    cut = 1 - ours["rebuffer_ratio"] / static["rebuffer_ratio"] if static["rebuffer_ratio"] > 0 else 0.0
+    share = ours["oracle_gain_share"]
+    return [
+        BenchRow(
+            EVALUATION,
+            "ours: rebuffering cut against static",
+            100 * cut,
+            "%",
+            target=f"≥ {GOAL_REBUFFER_CUT:.0%}",
+            passed=cut >= GOAL_REBUFFER_CUT,
+        ),
+        BenchRow(
+            EVALUATION,
+            "ours: share of the oracle's QoE gain over static",
+            float("nan") if share is None else share,
+            "",
+            baseline=1.0,
+            baseline_label="oracle",
+            target=f"≥ {GOAL_ORACLE_SHARE}",
+            passed=share is not None and share >= GOAL_ORACLE_SHARE,
+        ),
     ]
