@@ -213,9 +213,9 @@ def run(settings: Settings, config: ClosedLoopConfig | None = None) -> list[Benc
         f"{_seconds(t.ours_s)} vs {_seconds(t.baseline_s)} ({t.cdn}, {len(t.affected)} groups)" for t in traces
     )
     notes = (
-        f"median of {config.trials} runs on fresh stacks [{runs}]; {config.viewers} live viewers asking "
-        f"/v1/steering/hls over HTTP; the leading CDN's throughput × {config.severity} at {config.onset_s:.0f} s; "
-        "players' SDK flushes every 10 s; without steering: never"
+        f"median of {config.trials} runs on fresh stacks [ours vs QoE rules only: {runs}]; "
+        f"{config.viewers} live viewers asking /v1/steering/hls over HTTP; the leading CDN's throughput × "
+        f"{config.severity} at {config.onset_s:.0f} s; players' SDK flushes every 10 s; without steering: never"
     )
     return [
         BenchRow(
