@@ -30,8 +30,19 @@ from tests.factories.deploy import (
 )
 from warehouse.migrations import discover
 
-# Hosts of package registries and mirrors: none may appear in a committed deployment file.
-REGISTRY_HOSTS = ("pypi.org", "pythonhosted.org", "registry.npmjs.org", "npmjs.com", "yarnpkg.com", "pypi.python.org")
+# A deployment file may only point at this host, a service inside the cluster or compose network,
+# or a documented placeholder: any other host (a package registry or mirror above all) is refused.
+_URL_HOST = re.compile(r"[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?([^/:?#\s`'\"<>)]+)")
+_LOCAL_HOST = re.compile(
+    r"127\.0\.0\.1|localhost|[a-z0-9-]+"  # loopback, or a compose service / namespace-local name
+    r"|[a-z0-9.-]+\.svc\.cluster\.local|[a-z0-9.-]+\.example\.internal"
+)
+
+
+def machine_paths() -> list[str]:
+    """Where this checkout lives: a committed file must not name it (computed, so not committed either)."""
+    parents = [REPO, *REPO.parents]
+    return [f"{path}/" for path in parents if len(path.parts) > 1]
 
 
 def runs(instructions: list[Instruction]) -> list[Instruction]:
@@ -86,9 +97,10 @@ def test_no_registry_url_or_machine_path_in_deployment_files() -> None:
     files = [*sorted(DEPLOY.rglob("*")), DOCKERIGNORE]
     for path in (p for p in files if p.is_file()):
         text = path.read_text()
-        for host in REGISTRY_HOSTS:
-            assert host not in text, f"{path.relative_to(REPO)} names {host}"
-        assert "/work/" not in text, f"{path.relative_to(REPO)} has a path of this machine"
+        for host in _URL_HOST.findall(text):
+            assert _LOCAL_HOST.fullmatch(host), f"{path.relative_to(REPO)} points at {host}"
+        for place in machine_paths():
+            assert place not in text, f"{path.relative_to(REPO)} has a path of this machine: {place}"
     dockerfile = DOCKERFILE.read_text()
     assert not re.search(r"https?://", dockerfile), "the Dockerfile installs from the default indexes only"
     assert not re.search(r"--(extra-)?index-url|--registry\b|--find-links", dockerfile)
