@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,24 +112,31 @@ def steering_rows(decisions: int = 20_000) -> list[BenchRow]:
 
 def evaluation_rows(settings: Settings) -> list[BenchRow]:
     """The steering evaluation's table, a row per policy, with the issue's defaults (CLI defaults)."""
-    from delivery.steering.evaluate import EvaluationConfig, evaluate, evaluation_data
+    from delivery.steering.evaluate import EvaluationConfig, evaluate, evaluation_data, input_dirs
 
-    shared = settings.resolved_shared_data()
-    if shared is None or not (shared / "traces").is_dir():
+    traces, manifests = input_dirs(settings.resolved_shared_data())
+    if traces is None or not traces.is_dir():
         return []
-    manifests = shared / "manifests"
     config = EvaluationConfig(seed=settings.seed)
-    data = evaluation_data(shared / "traces", manifests if manifests.is_dir() else None, config.seed)
-    result = evaluate(config, data)
+    result = evaluate(config, evaluation_data(traces, manifests, config.seed))
     return _policy_rows(result) + _goal_rows(result["policies"])
 
 
 def _policy_rows(result: dict[str, Any]) -> list[BenchRow]:
     setup, policies = result["setup"], result["policies"]
     static = policies["static"]["rebuffer_ratio"]
+    incidents = ", ".join(setup["incidents"]) or "none"
+    setup_note = (
+        f"{setup['viewers']:,} viewers × {setup['duration_s']:.0f} s, CDNs {', '.join(setup['cdns'])}, "
+        f"incident {incidents}, seed {setup['seed']}; {setup['data']} — "
+    )
     rows = []
-    for name, figures in policies.items():
+    for index, (name, figures) in enumerate(policies.items()):
         share = figures["oracle_gain_share"]
+        figures_note = (
+            f"VST p50 {figures['vst_p50_ms']:,.0f} ms · average bitrate {figures['avg_bitrate_kbps']:,.0f} kb/s"
+            f" · QoE score {figures['qoe_score']:.2f} · oracle_gain_share " + ("–" if share is None else f"{share:.2f}")
+        )
         rows.append(
             BenchRow(
                 EVALUATION,
@@ -139,19 +145,9 @@ def _policy_rows(result: dict[str, Any]) -> list[BenchRow]:
                 "%",
                 baseline=100 * static,
                 baseline_label="static",
-                notes=(
-                    f"VST p50 {figures['vst_p50_ms']:,.0f} ms · average bitrate {figures['avg_bitrate_kbps']:,.0f} kb/s"
-                    f" · QoE score {figures['qoe_score']:.2f} · oracle_gain_share "
-                    + ("–" if share is None else f"{share:.2f}")
-                ),
+                notes=(setup_note if index == 0 else "") + figures_note,
             )
         )
-    incidents = ", ".join(setup["incidents"]) or "none"
-    rows[0] = replace(
-        rows[0],
-        notes=f"{setup['viewers']:,} viewers × {setup['duration_s']:.0f} s, CDNs {', '.join(setup['cdns'])}, "
-        f"incident {incidents}, seed {setup['seed']}; {setup['data']} — " + rows[0].notes,
-    )
     return rows
 
 

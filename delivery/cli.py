@@ -164,11 +164,9 @@ def _steering_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from qoe_sim.network import IncidentError, parse_duration_ms
     from qoe_sim.traces import TraceError
 
-    from delivery.steering.evaluate import EvaluationConfig, check_policies, evaluate, evaluation_data
+    from delivery.steering.evaluate import EvaluationConfig, check_policies, evaluate, evaluation_data, input_dirs
 
-    shared = settings.resolved_shared_data()
-    traces = args.traces or (shared / "traces" if shared else None)
-    manifests = args.manifests or (shared / "manifests" if shared else None)
+    traces, manifests = input_dirs(settings.resolved_shared_data(), args.traces, args.manifests)
     if traces is None:
         print("qoe steering evaluate: no research data here: pass --traces DIR", file=sys.stderr)
         return 2
@@ -183,7 +181,7 @@ def _steering_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             seed=args.seed,
         )
         policies = check_policies([p.strip() for p in args.policies.split(",") if p.strip()])
-        data = evaluation_data(traces, manifests if manifests and manifests.is_dir() else None, args.seed)
+        data = evaluation_data(traces, manifests, args.seed)
         result = evaluate(config, data, policies)
     except (IncidentError, TraceError, ManifestError, ValueError) as exc:
         print(f"qoe steering evaluate: {exc}", file=sys.stderr)

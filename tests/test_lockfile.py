@@ -5,12 +5,11 @@ missing (the editable install of the project itself runs with --no-deps)."""
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.factories.deploy import REPO
 
 
 def _lock_pins() -> dict[str, str]:

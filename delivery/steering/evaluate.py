@@ -228,6 +228,15 @@ def _add_gain_shares(results: dict[str, dict[str, Any]]) -> None:
         figures["oracle_gain_share"] = share
 
 
+def input_dirs(
+    shared: Path | None, traces: Path | None = None, manifests: Path | None = None
+) -> tuple[Path | None, Path | None]:
+    """The trace and manifest directories: the given ones, else the research data's (None when absent)."""
+    traces = traces or (shared / "traces" if shared is not None else None)
+    manifests = manifests or (shared / "manifests" if shared is not None else None)
+    return traces, manifests if manifests is not None and manifests.is_dir() else None
+
+
 def evaluation_data(traces: Path, manifests: Path | None, seed: int) -> SimData:
     """Traces from ``traces`` (Sabre JSON or Pensieve text, one class per sub-directory)."""
     return load_data(traces, manifests, seed=seed)
