@@ -24,6 +24,7 @@ from qoe.settings import Settings
 from schemas import Beacon, DeadLetter, ErrorDetail, ServerContext
 
 router = APIRouter()
+PATH = "/v1/beacons"
 DEAD_LETTER_BODY_LIMIT = 16_384
 
 _GEO_COUNTRY_HEADERS = ("x-country", "cf-ipcountry", "cloudfront-viewer-country")
@@ -90,7 +91,7 @@ def unavailable(settings: Settings, reason: str) -> Response:
 
 
 @router.post(
-    "/v1/beacons",
+    PATH,
     status_code=202,
     responses={
         202: {"description": "Stored: Kafka acknowledged the record."},

@@ -82,7 +82,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from delivery.gateway import mount_delivery
-    from ingest.app import create_app
+    from ingest.app import BeaconFastPath, create_app
     from ingest.cors import parse_origins
     from ingest.demo import MediaLadder, mount_demo
     from ingest.producer import KafkaRecordSink
@@ -99,7 +99,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
     mount_delivery(app, settings, require_bootstrap(settings))
-    uvicorn.run(app, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
+    server = BeaconFastPath(app)
+    uvicorn.run(server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
     return 0
 
 

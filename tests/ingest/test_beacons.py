@@ -9,7 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.app import create_app
+from ingest.app import BeaconFastPath, create_app
+from ingest.cors import parse_origins
 from ingest.producer import MemoryRecordSink
 from qoe.settings import Settings
 from schemas import BeaconRecord, DeadLetter
@@ -23,10 +24,11 @@ def sink() -> MemoryRecordSink:
     return MemoryRecordSink()
 
 
-@pytest.fixture
-def client(sink: MemoryRecordSink) -> Iterator[TestClient]:
-    settings = Settings(_env_file=None, max_body_bytes=20_000)
-    with TestClient(create_app(settings, sink)) as test_client:
+@pytest.fixture(params=["fastapi", "fast-path"])
+def client(request: pytest.FixtureRequest, sink: MemoryRecordSink) -> Iterator[TestClient]:
+    """Every test runs against the FastAPI app and against the fast path `qoe ingest` serves."""
+    app = create_app(Settings(_env_file=None, max_body_bytes=20_000), sink)
+    with TestClient(BeaconFastPath(app) if request.param == "fast-path" else app) as test_client:
         yield test_client
 
 
@@ -158,3 +160,23 @@ def test_openapi_documents_the_beacon_body(client: TestClient) -> None:
     body = spec["paths"]["/v1/beacons"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/Beacon"}
     assert "RenditionChange" in spec["components"]["schemas"]
+
+
+def test_fast_path_keeps_the_cors_policy_and_leaves_other_requests_to_fastapi(sink: MemoryRecordSink) -> None:
+    app = create_app(Settings(_env_file=None), sink, cors_origins=parse_origins("https://video.example"))
+    with TestClient(BeaconFastPath(app)) as client:
+        allowed = client.post("/v1/beacons", json=beacon(), headers={"origin": "https://video.example"})
+        other = client.post("/v1/beacons", json=beacon(), headers={"origin": "https://evil.example"})
+        preflight = client.options(
+            "/v1/beacons",
+            headers={"origin": "https://video.example", "access-control-request-method": "POST"},
+        )
+        wrong_method = client.get("/v1/beacons")
+        health = client.get("/healthz")
+    assert allowed.status_code == 202
+    assert allowed.headers["access-control-allow-origin"] == "https://video.example"
+    assert "access-control-allow-origin" not in other.headers
+    assert preflight.status_code == 200
+    assert wrong_method.status_code == 405
+    assert health.status_code == 200
+    assert len(_records(sink, "beacons")) == 2
