@@ -160,7 +160,7 @@ class BatchFlusher:
                 delay = min(delay * 2, 10.0)
 
 
-def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
+def add_raw_sink(app: faust.App, ctx: StreamsContext) -> RawEventSink:
     settings = ctx.settings
     beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
     dead_letters = app.topic(settings.topic_dead_letter, value_serializer="raw")
@@ -200,3 +200,5 @@ def add_raw_sink(app: faust.App, ctx: StreamsContext) -> None:
         if flusher.stream is not None:
             await flusher.flush()
         sink.forget_offsets()
+
+    return sink
