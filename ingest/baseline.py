@@ -14,6 +14,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 
 from ingest.producer import KafkaRecordSink
+from qoe.process import freeze_startup_objects
 from qoe.settings import Settings
 
 
@@ -25,6 +26,7 @@ def create_baseline_app() -> FastAPI:
         orjson.loads(await request.body())
         return Response(status_code=202)
 
+    freeze_startup_objects()  # as `qoe ingest` does, so the comparison is of the endpoints
     return app
 
 
@@ -41,4 +43,5 @@ def create_produce_baseline_app() -> FastAPI:
         await sink.send(settings.topic_beacons, orjson.loads(raw)["view_id"].encode(), raw)
         return Response(status_code=202)
 
+    freeze_startup_objects()
     return app

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qoe.errors import UsageError
+from qoe.process import freeze_startup_objects
 from qoe.settings import Settings
 
 
@@ -100,6 +101,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
     mount_delivery(app, settings, require_bootstrap(settings))
     server = BeaconFastPath(app)
+    freeze_startup_objects()
     uvicorn.run(server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
     return 0
 
@@ -119,6 +121,7 @@ def _api(_: argparse.Namespace, settings: Settings) -> int:
 
     require_server_warehouse(settings, "api")
     app = create_api(settings, connect(settings))
+    freeze_startup_objects()
     uvicorn.run(app, host=settings.host, port=settings.internal_api_port, log_level="warning")
     return 0
 

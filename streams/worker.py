@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import faust
 
+from qoe.process import freeze_startup_objects
 from qoe.settings import Settings
 from streams.app import StreamsContext, create_app
 from streams.topics import cluster_id, ensure_topics, platform_topics
@@ -36,6 +37,7 @@ def run_worker(settings: Settings, bootstrap: str, on_started: Callable[[], None
             on_started()
 
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    freeze_startup_objects()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
