@@ -25,10 +25,26 @@ from typing import Any
 
 import orjson
 
+from qoe.bench import BenchRow
 from qoe.settings import Settings
-from streams.bench import rate_between
+from streams.bench import LOOP, rate_between
 
 MODES = ("count-only", "sink", "sessionizer", "warehouse")
+
+
+def faust_ceiling_row(section: str, count_only: float, loop: float) -> BenchRow:
+    """The ``count-only`` figure beside the aiokafka loop: what no Faust agent here can exceed."""
+    return BenchRow(
+        section,
+        "events/s: a Faust agent that only counts and acks",
+        count_only,
+        "events/s",
+        loop,
+        LOOP,
+        "reported",
+        None,
+        "the same records through Faust with nothing done: the ceiling of any Faust agent here",
+    )
 
 
 def child_rate(mode: str, bootstrap: str, total_events: int, data_dir: Path) -> float:

@@ -31,8 +31,8 @@ from qoe.bench import BenchRow
 from qoe.settings import Settings
 from qoe.testing import LocalStack
 from qoe.up import spawn, wait_ready
-from streams.bench import baseline_rate, rate_between
-from streams.bench_runner import child_rate
+from streams.bench import LOOP, baseline_rate, rate_between
+from streams.bench_runner import child_rate, faust_ceiling_row
 from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics, platform_topics
 
@@ -229,22 +229,12 @@ def run(settings: Settings) -> list[BenchRow]:
             ours,
             "events/s",
             base,
-            "aiokafka loop: consume + JSON parse",
+            LOOP,
             "≥ 0.5× baseline",
             ours >= 0.5 * base,
             f"{shape}; rate between 10% and 100% of the events",
         ),
-        BenchRow(
-            SECTION,
-            "events/s: a Faust agent that only counts and acks",
-            count_only,
-            "events/s",
-            base,
-            "aiokafka loop: consume + JSON parse",
-            "reported",
-            None,
-            "the same records through Faust with nothing done: the ceiling of any Faust agent here",
-        ),
+        faust_ceiling_row(SECTION, count_only, base),
         BenchRow(
             SECTION,
             "events/s folded and written (sessionizer agent alone)",
@@ -262,7 +252,7 @@ def run(settings: Settings) -> list[BenchRow]:
             deployed,
             "events/s",
             base,
-            "aiokafka loop: consume + JSON parse",
+            LOOP,
             "reported",
             None,
             "qoe worker --api: raw sink, sessionizer and CDN-score agents read every record in one process",
