@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 
 @dataclass(frozen=True)

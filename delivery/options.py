@@ -1,4 +1,4 @@
-"""Delivery's settings: the platform's :class:`~qoe.settings.Settings` fields it uses, as one value.
+"""Delivery's settings: the platform's :class:`~foundation.settings.Settings` fields it uses, as one value.
 
 Tests and benchmarks build it with overrides; the defaults match the settings' defaults.
 """
@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Query, Request
 
 from delivery.autoscaling.warehouse import warehouse_autoscaling_router
-from delivery.steering import warehouse as decisions
-from qoe.http import OrjsonResponse
+from foundation.http import OrjsonResponse
+from warehouse import steering as decisions
 
 
 def delivery_warehouse_router() -> APIRouter:

@@ -12,14 +12,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from foundation.http import OrjsonResponse
+from foundation.settings import Settings
 from ingest import beacons, cmcd
 from ingest.cors import DEFAULT_ALLOW_ORIGINS, IngestCORS
 from ingest.deps import MetricsDep, SinkDep
 from ingest.gateway import proxy_router
 from ingest.metrics import IngestMetrics
 from ingest.producer import RecordSink
-from qoe.http import OrjsonResponse
-from qoe.settings import Settings
 from schemas import Beacon
 
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from foundation.http import OrjsonResponse
+from foundation.settings import Settings
 from ingest.body import BodyError, read_body
 from ingest.errors import describe
 from ingest.metrics import IngestMetrics
 from ingest.producer import BrokerUnavailableError, RecordSink
 from ingest.useragent import parse_user_agent
-from qoe.http import OrjsonResponse
-from qoe.settings import Settings
 from schemas import Beacon, DeadLetter, ErrorDetail, ServerContext
 
 router = APIRouter()

@@ -66,13 +66,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from foundation.http import OrjsonResponse
+from foundation.settings import Settings
 from ingest.beacons import dead_letter, record_value, server_context, unavailable
 from ingest.body import BodyError, read_body
 from ingest.errors import describe
 from ingest.metrics import IngestMetrics
 from ingest.producer import BrokerUnavailableError, RecordSink
-from qoe.http import OrjsonResponse
-from qoe.settings import Settings
 from schemas import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION, Beacon, ErrorDetail, ServerContext
 
 router = APIRouter()

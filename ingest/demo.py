@@ -9,7 +9,7 @@ origin.
 - ``/sdk/src/``, ``/sdk/demo/``, ``/sdk/node_modules/hls.js/dist/`` → those folders of
   ``player-sdk/js`` and nothing else of it (the page imports ``../src`` and
   ``../node_modules/hls.js/dist`` relative to itself).
-- ``/media/bbb/`` → ``{data_dir}/media/bbb``, built by :mod:`qoe.media` (about 20 s of ffmpeg
+- ``/media/bbb/`` → ``{data_dir}/media/bbb``, built by :mod:`ingest.media` (about 20 s of ffmpeg
   on two cores, then cached on disk). Until it is there: 503 with Retry-After.
 
 When to build is the caller's choice (:data:`MediaBuild`): at gateway start, on the first
@@ -30,8 +30,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qoe.http import OrjsonResponse
-from qoe.media import MediaError, build_hls_ladder, load_ladder
+from foundation.http import OrjsonResponse
+from ingest.media import MediaError, build_hls_ladder, load_ladder
 
 log = logging.getLogger(__name__)
 

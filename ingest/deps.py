@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from foundation.settings import Settings
 from ingest.metrics import IngestMetrics
 from ingest.producer import RecordSink
-from qoe.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:

@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from qoe.http import OrjsonResponse
+from foundation.http import OrjsonResponse
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host", "content-length"}
 

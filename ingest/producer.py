@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 
 class BrokerUnavailableError(Exception):

@@ -7,10 +7,10 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from delivery.warehouse_api import delivery_warehouse_router
-from qoe.http import OrjsonResponse
-from qoe.settings import Settings
+from foundation.settings import Settings
 from recommender import api as recommender_api
 from warehouse import api as events_api
+from warehouse import app as warehouse_app
 from warehouse.stats import api as stats_api
 
 
@@ -19,16 +19,4 @@ def warehouse_routers() -> list[APIRouter]:
 
 
 def create_api(settings: Settings, client: Client, registry: CollectorRegistry | None = None) -> FastAPI:
-    app = FastAPI(title="QoE platform warehouse API", version="1", default_response_class=OrjsonResponse)
-    app.state.settings = settings
-    app.state.warehouse = client
-    app.state.registry = registry or CollectorRegistry()
-    for router in warehouse_routers():
-        app.include_router(router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> OrjsonResponse:
-        client.query("SELECT 1")
-        return OrjsonResponse({"status": "ok"})
-
-    return app
+    return warehouse_app.create_api(settings, client, warehouse_routers(), registry)

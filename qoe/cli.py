@@ -1,38 +1,30 @@
 """The ``qoe`` console script.
 
-Each part of the platform registers its own subcommands from its ``cli`` module, so this file
-only builds the settings and dispatches. Heavy imports happen inside the commands.
+Each group of subcommands lives in a module of :mod:`qoe.commands`, so this file only builds the
+settings and dispatches. Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from qoe.errors import UsageError
-from qoe.settings import Settings
+from foundation.errors import UsageError
+from foundation.settings import Settings
+from qoe.commands import delivery, media, recommender, scoring, services, simulate
 
 # Modules exposing ``register(subparsers)``; order is the order of ``qoe --help``.
-COMMAND_MODULES = (
-    "qoe.commands",
-    "qoe.media",
-    "streams.cli",
-    "streams.scoring.cli",
-    "qoe_sim.cli",
-    "delivery.cli",
-    "recommender.cli",
-)
+COMMAND_MODULES = (services, media, scoring, simulate, delivery, recommender)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qoe", description="Video streaming QoE platform.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
     return parser
 
 

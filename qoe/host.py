@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from qoe.servers import ThreadedServer, serve_asgi, serve_wsgi
-from qoe.settings import Settings
+from foundation.servers import ThreadedServer, serve_asgi, serve_wsgi
+from foundation.settings import Settings
 from warehouse.client import connect
 from warehouse.migrations import migrate
 
@@ -33,7 +33,7 @@ def start_dashboards(settings: Settings) -> ThreadedServer:
 
 
 def run_host(settings: Settings, bootstrap: str, *, api: bool, dashboards: bool) -> int:
-    from streams.worker import run_worker
+    from qoe.worker import run_worker
 
     migrate(connect(settings), settings)
     servers = []

@@ -19,42 +19,18 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import httpx
 import orjson
 from rich.console import Console
 
-from qoe.process import die_with_parent
-from qoe.settings import Settings
-from streams.broker import EmbeddedBroker
-from streams.topics import ensure_topics, platform_topics
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+from foundation.broker import EmbeddedBroker
+from foundation.process import Child, spawn, wait_ready
+from foundation.settings import Settings
+from foundation.topics import ensure_topics, platform_topics
 
 
 class Shutdown(Exception):  # noqa: N818 - a signal, not an error
@@ -63,35 +39,6 @@ class Shutdown(Exception):  # noqa: N818 - a signal, not an error
 
 def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
-
-
-def spawn(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> Child:
-    log_path = logs / f"{name}.log"
-    log = log_path.open("ab")
-    command = [sys.executable, "-m", "qoe", *args]
-    process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
-    )
-    return Child(name, process, log_path)
-
-
-def wait_ready(urls: Sequence[str], children: Sequence[Child], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    pending = list(urls)
-    with httpx.Client(timeout=1.0) as client:
-        while pending:
-            for child in children:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
-            for url in list(pending):
-                try:
-                    if client.get(url).status_code == 200:
-                        pending.remove(url)
-                except httpx.HTTPError:
-                    pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not ready after {timeout_s:.0f} s: {', '.join(pending)}")
-            time.sleep(0.2)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from qoe.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem
+from foundation.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem
 from recommender import queries
 from recommender.catalog import title_json
 from recommender.posters import SIZES, poster_svg

@@ -1,7 +1,7 @@
 """Implicit feedback from viewing: how strongly each view says "this viewer likes this title".
 
 Input: one row per view, the columns of :data:`recommender.queries.VIEW_FIELDS` (the
-sessionizer's ``views`` table, or the frame :mod:`recommender.online` builds from the simulator).
+sessionizer's ``views`` table, or the frame :mod:`evaluation.recommender.online` builds from the simulator).
 
 Per view (constants in :class:`FeedbackRules`):
 

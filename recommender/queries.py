@@ -4,7 +4,7 @@
 flush, the latest ``version`` being the view's state. Reads here take each view's latest state
 with ``argMax(…, version)`` grouped by ``view_id``, as the Stats API does, and return the columns
 of :data:`VIEW_FIELDS` under the same names, so :mod:`recommender.feedback` reads one shape
-whether the frame came from the warehouse or from the simulator (:mod:`recommender.online`).
+whether the frame came from the warehouse or from the simulator (:mod:`evaluation.recommender.online`).
 """
 
 from __future__ import annotations

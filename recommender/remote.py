@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 POLL_S = 0.5
 HEALTH_TIMEOUT_S = 2.0

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 from recommender import queries
 from recommender.feedback import DEFAULT_RULES, FeedbackRules, assess, interactions
 from recommender.interactions import Interactions
@@ -308,23 +308,24 @@ class RetrainSchedule:
         )
 
 
-def add_retrain(app: Any, ctx: Any, schedule: RetrainSchedule | None = None) -> None:
+def add_retrain(
+    app: Any, settings: Settings, warehouse: Callable[[], Client], schedule: RetrainSchedule | None = None
+) -> None:
     """Register, on the Faust ``app``, the task that loads the bundled catalogue at start-up and
     retrains every ``interval_s`` (first after ``first_after_s``, and at that shorter delay until a
     first model exists) when new views arrived.
 
-    ``ctx`` is the worker's ``streams.app.StreamsContext`` (``settings`` and ``warehouse()``).
-    The warehouse work runs on a worker thread, so the event loop never waits for it.
+    ``warehouse`` opens a client. The warehouse work runs on a worker thread, so the event loop never waits for it.
     """
-    plan = schedule or RetrainSchedule.from_settings(ctx.settings)
-    retrainer = retrainer_for(model_root(ctx.settings))
+    plan = schedule or RetrainSchedule.from_settings(settings)
+    retrainer = retrainer_for(model_root(settings))
 
     async def recommender_upkeep() -> None:
         if plan.load_catalog:
-            await asyncio.to_thread(_load_bundled_catalog, ctx.warehouse)
+            await asyncio.to_thread(_load_bundled_catalog, warehouse)
         await asyncio.sleep(plan.first_after_s)
         while True:
-            status = await asyncio.to_thread(retrainer.run, ctx.warehouse(), "schedule", only_new_data=True)
+            status = await asyncio.to_thread(retrainer.run, warehouse(), "schedule", only_new_data=True)
             if status.state == SKIPPED:
                 log.info("recommender: scheduled retrain skipped: %s", status.detail)
             # Until a first model exists, try again at the short delay: viewing data is accumulating.

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 from recommender import queries
 from recommender.catalog import movielens_title_id
 from recommender.feedback import DEFAULT_RULES, FeedbackRules, assess

@@ -2,7 +2,7 @@
 
 Pure functions over a viewer's assessed views (:func:`recommender.feedback.assess`), the current
 model and the recent demand per audience segment, so the API and the online evaluation
-(:mod:`recommender.online`) run the very same code.
+(:mod:`evaluation.recommender.online`) run the very same code.
 
 - **Personal** (the model knows at least one title of the viewer's history): the model ranks the
   catalogue from the viewer's weighted history. Every title the viewer has watched is left out:

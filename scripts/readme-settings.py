@@ -1,8 +1,8 @@
-"""Rewrite the settings table in README.md from qoe.settings (the test fails when it is stale)."""
+"""Rewrite the settings table in README.md from foundation.settings (the test fails when it is stale)."""
 
 from pathlib import Path
 
-from qoe.settings import settings_table
+from foundation.settings import settings_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- settings:start -->\n", "\n<!-- settings:end -->"

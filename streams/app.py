@@ -16,11 +16,8 @@ from typing import Any
 import faust
 from clickhouse_connect.driver.client import Client
 
-from delivery.streams import add_delivery_agents
-from qoe.settings import Settings
-from recommender.retrain import add_retrain
+from foundation.settings import Settings
 from schemas import DeadLetter
-from streams.sessionizer.agent import add_sessionizer
 from streams.sink import RawEventSink, SourceRecord, WriteResult
 
 log = logging.getLogger(__name__)
@@ -57,15 +54,6 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
     )
-
-
-def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust.App:
-    app = faust_app(settings, bootstrap, settings.faust_app_id)
-    add_raw_sink(app, ctx)
-    add_sessionizer(app, ctx)
-    add_delivery_agents(app, settings, ctx.warehouse)
-    add_retrain(app, ctx)
-    return app
 
 
 class BatchFlusher:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

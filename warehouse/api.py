@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query
 
-from qoe.http import OrjsonResponse, problem
+from foundation.http import OrjsonResponse, problem
 from warehouse import queries
 from warehouse.deps import WarehouseDep
 

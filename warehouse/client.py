@@ -14,7 +14,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 _embedded: dict[tuple[Path, str], Client] = {}
 _embedded_lock = threading.Lock()
@@ -50,3 +50,8 @@ def _identifier(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"database name {name!r} must be letters, digits and underscores")
     return name
+
+
+def ping(client: Client) -> None:
+    """Raises when the warehouse does not answer."""
+    client.query("SELECT 1")

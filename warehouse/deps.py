@@ -7,7 +7,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Request
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 
 async def get_warehouse(request: Request) -> Client:

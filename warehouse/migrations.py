@@ -15,7 +15,7 @@ from importlib.resources import files
 
 from clickhouse_connect.driver.client import Client
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 OWNER_PACKAGES = ("streams", "delivery", "recommender", "warehouse")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

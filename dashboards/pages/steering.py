@@ -16,7 +16,7 @@ from dash import Input, Output, dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboards.data import DashboardData
-from delivery.steering import warehouse as decisions
+from warehouse import steering as decisions
 
 PATH = "/steering"
 TITLE = "Steering"

@@ -28,8 +28,8 @@ from delivery.steering.manifest import (
     parse_query,
 )
 from delivery.steering.policy import Decision
-from delivery.steering.scores import STREAM_TYPES, CdnScore, Group, device_class
 from delivery.steering.service import SteeringService
+from schemas.steering import STREAM_TYPES, CdnScore, Group, device_class
 
 log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store"}  # per-client answers: never cached by a CDN

@@ -36,7 +36,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
 from delivery.steering.policy import PATHWAY_ID
-from delivery.steering.scores import MAX_ASN, STREAM_TYPES, Group, device_class
+from schemas.steering import MAX_ASN, STREAM_TYPES, Group, device_class
 
 Protocol = Literal["hls", "dash"]
 MAX_QUERY_BYTES: Final = 4096

@@ -27,7 +27,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from delivery.steering.scores import GLOBAL, Group, ScoreBoard, ScoreLookup
+from delivery.steering.scores import ScoreBoard, ScoreLookup
+from schemas.steering import GLOBAL, Group
 
 PATHWAY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # legal HLS Pathway IDs
 MAX_EXPLORE_RATE: Final = 0.25

@@ -26,7 +26,8 @@ from delivery.steering.manifest import (
     reload_uri,
 )
 from delivery.steering.policy import CapState, Decision, GroupState, PolicyConfig, SteeringPolicy, update_caps
-from delivery.steering.scores import Group, ScoreBoard
+from delivery.steering.scores import ScoreBoard
+from schemas.steering import Group
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,4 @@
-"""The per-view QoE score (0–100) and its calibration on the Waterloo SQoE databases.
-
-``score`` holds the formula (``ViewQoE``, ``score_view``, ``score_sessions``, ``DEFAULT_PARAMS``);
-``waterloo`` reads Waterloo-layout data; ``fit`` and ``evaluate`` refit and validate the constants;
-``cli`` adds ``qoe qoe-model``. See docs/qoe-score.md.
+"""The per-view QoE score (0–100): ``score`` holds the formula (``ViewQoE``, ``score_view``,
+``score_sessions``, ``DEFAULT_PARAMS``). Its calibration on the Waterloo SQoE databases lives in
+:mod:`evaluation.scoring` (``qoe qoe-model``). See docs/qoe-score.md.
 """

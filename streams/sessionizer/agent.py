@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import faust
 from kafka.partitioner.default import murmur2
 
-from streams.sessionizer.config import REGISTRY_TABLE, SessionizerConfig
+from foundation.topics import REGISTRY_TABLE
+from streams.sessionizer.config import SessionizerConfig
 from streams.sessionizer.core import FlushPlan, Loaded, Sessionizer
 from streams.sessionizer.store import ViewStore
 

@@ -1,17 +1,10 @@
-"""The sessionizer's settings and names, without importing Faust (streams.topics needs the names)."""
+"""The sessionizer's settings and names, without importing Faust (foundation.topics needs the names)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qoe.settings import Settings
-
-REGISTRY_TABLE = "sessionizer-open-views"
-
-
-def registry_topic(app_id: str) -> str:
-    """The changelog topic of the open-view registry table (created by streams.topics)."""
-    return f"{app_id}-{REGISTRY_TABLE}-changelog"
+from foundation.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from schemas.view_facts import COLUMNS, Key
 from streams.scoring.score import score_sessions
 from streams.sessionizer.config import SessionizerConfig
 from streams.sessionizer.events import BeaconIn, Dims, Ev, read_record
 from streams.sessionizer.fold import OVER, Phase, ViewFold, fold_events
-from streams.sessionizer.layout import COLUMNS, Key
 from streams.sessionizer.store import Ledger, StoredView, ViewStore
 from streams.sessionizer.view import (
     Outcome,

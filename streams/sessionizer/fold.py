@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from streams.sessionizer.events import Ev
-from streams.sessionizer.layout import (
+from schemas.view_facts import (
     BR,
     BR_W,
     DOWN,
@@ -46,6 +45,7 @@ from streams.sessionizer.layout import (
     Key,
     zeros,
 )
+from streams.sessionizer.events import Ev
 
 MINUTE_MS = 60_000
 

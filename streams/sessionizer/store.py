@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from schemas.view_facts import COLUMNS, Key
 from streams.sessionizer.events import Dims, Ev, to_ev
-from streams.sessionizer.layout import COLUMNS, Key
 from streams.sessionizer.view import ViewMeta
 
 VIEWS = "views"

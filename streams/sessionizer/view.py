@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from streams.sessionizer.events import Dims
-from streams.sessionizer.fold import Phase, ViewFold
-from streams.sessionizer.layout import (
+from schemas.view_facts import (
     BR,
     BR_W,
     DOWN,
@@ -32,6 +30,8 @@ from streams.sessionizer.layout import (
     Key,
     zeros,
 )
+from streams.sessionizer.events import Dims
+from streams.sessionizer.fold import Phase, ViewFold
 
 SHORT_EXIT_MS = 1_000  # exits before start quicker than this are not EBVS (REFERENCE §2)
 _EPSILON = 1e-9

@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 from dashboards.app import create_dashboards
 from dashboards.data import DashboardData
 from dashboards.pages import qoe, views
-from qoe.settings import Settings
+from foundation.settings import Settings
 from streams.sessionizer.core import Sessionizer
 from streams.sessionizer.store import ViewStore
 from streams.sink import RawEventSink, SourceRecord

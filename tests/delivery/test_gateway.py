@@ -113,8 +113,8 @@ def test_chained_lifespans_run_inside_the_original() -> None:
 
 def test_the_gateway_steers_while_kafka_is_away() -> None:
     from delivery.gateway import mount_delivery
-    from qoe.settings import Settings
-    from streams.broker import free_port
+    from foundation.broker import free_port
+    from foundation.settings import Settings
 
     app = _app_with_catch_all()
     settings = Settings(_env_file=None)

@@ -21,11 +21,12 @@ from fastapi import FastAPI
 
 from delivery.steering.api import steering_router
 from delivery.steering.policy import PolicyConfig
-from delivery.steering.scores import GLOBAL, CdnScore, ScoreBoard
+from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
-from qoe.media import Ladder, MediaError, build_hls_ladder, write_steering_playlist
-from qoe.servers import ThreadedServer, serve_asgi
-from streams.broker import free_port
+from foundation.broker import free_port
+from foundation.servers import ThreadedServer, serve_asgi
+from ingest.media import Ladder, MediaError, build_hls_ladder, write_steering_playlist
+from schemas.steering import GLOBAL, CdnScore
 from tests.factories.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from qoe.testing import LocalStack
+from foundation.stack import LocalStack
 from tests.factories.delivery import BeaconWriter, played_view
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from foundation.settings import Settings
 from qoe.cli import build_parser
-from qoe.settings import Settings
 from tests.factories.deploy import (
     COMPOSE_FILE,
     DEPLOY,
@@ -77,7 +77,7 @@ def test_every_qoe_variable_is_a_setting() -> None:
     names = set(QOE_VARIABLE.findall(COMPOSE_FILE.read_text()))
     assert names, "the compose file configures the platform with QOE_* variables"
     unknown = sorted(name for name in names if not is_setting(name))
-    assert not unknown, f"not fields of qoe.settings.Settings: {unknown}"
+    assert not unknown, f"not fields of foundation.settings.Settings: {unknown}"
 
 
 def test_every_platform_command_parses(compose: dict[str, Any]) -> None:

@@ -17,11 +17,11 @@ from dashboards.app import create_dashboards
 from dashboards.data import DashboardData
 from delivery.autoscaling.signals import AutoscalingSignals, SignalConfig
 from delivery.autoscaling.warehouse import OTHER_REGION, REGION_OF
+from foundation.settings import Settings
 from ingest.app import create_app
 from ingest.producer import MemoryRecordSink
 from qoe.api import create_api
 from qoe.cli import build_parser
-from qoe.settings import Settings
 from tests.factories.delivery import FakeDemandSource, demand_frame
 from tests.factories.deploy import (
     K8S_DIR,
@@ -145,7 +145,7 @@ def test_every_qoe_variable_is_a_setting() -> None:
     names = {name for path in K8S_DIR.glob("*.yaml") for name in QOE_VARIABLE.findall(path.read_text())}
     assert names
     unknown = sorted(name for name in names if not is_setting(name))
-    assert not unknown, f"not fields of qoe.settings.Settings: {unknown}"
+    assert not unknown, f"not fields of foundation.settings.Settings: {unknown}"
 
 
 def test_every_container_runs_a_real_qoe_command(documents: list[dict[str, Any]]) -> None:

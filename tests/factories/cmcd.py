@@ -2,7 +2,7 @@
 
 ``HLSJS_SESSION`` is what hls.js 1.7.4 (``cmcd: {version: 2, eventTargets: [{events: [ps, e, t, rr,
 bc], interval: 2}]}``, ``maxBufferLength: 4``) posted from headless Chromium 156 while playing the
-Big Buck Bunny ladder of ``qoe.media`` from a local origin: start, pause 1 s, resume, seek to 10 s,
+Big Buck Bunny ladder of ``ingest.media`` from a local origin: start, pause 1 s, resume, seek to 10 s,
 the origin throttled to 250 kbps until a stall and a down-switch, then played to the end. One
 request body per item, in the order they reached the collector (hls.js posts each record on
 its own request, so ``sn`` 8 came before 1 and the seek's ``sn`` 25 before 24).

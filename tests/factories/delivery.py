@@ -12,8 +12,9 @@ import pandas as pd
 
 from delivery.steering.manifest import PathwayClone
 from delivery.steering.policy import PolicyConfig
-from delivery.steering.scores import GLOBAL, CdnScore, Group, ScoreBoard
+from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
+from schemas.steering import GLOBAL, CdnScore, Group
 
 T0 = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
 NO_MOBILE_LIVE = Group("NO", 2119, "mobile", "live")

@@ -19,7 +19,7 @@ from unittest import mock
 
 import yaml
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from foundation.settings import Settings
 from ingest.app import BeaconFastPath, create_app
 from ingest.cors import parse_origins
 from ingest.producer import MemoryRecordSink
-from qoe.settings import Settings
 from schemas import BeaconRecord, DeadLetter
 from tests.factories.beacons import beacon, event, playing_view_events
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from foundation.settings import Settings
 from ingest.app import create_app
 from ingest.cmcd import (
     SEQ_STRIDE,
@@ -26,7 +27,6 @@ from ingest.cmcd import (
 )
 from ingest.cors import parse_origins
 from ingest.producer import MemoryRecordSink
-from qoe.settings import Settings
 from schemas import BeaconRecord, DeadLetter
 from tests.factories.cmcd import HLSJS_SESSION, HLSJS_SID, cmcd_line, session_line
 

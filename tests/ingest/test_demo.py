@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from foundation.settings import Settings
 from ingest.app import create_app
 from ingest.demo import SDK_DIR, LadderState, MediaBuild, MediaLadder, mount_demo
+from ingest.media import MediaError, build_hls_ladder
 from ingest.producer import MemoryRecordSink
-from qoe.media import MediaError, build_hls_ladder
-from qoe.settings import Settings
 from tests.factories.media import small_spec
 
 

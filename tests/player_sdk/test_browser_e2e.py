@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import pytest
 
-from qoe.media import Ladder, MediaError, build_hls_ladder
-from qoe.testing import LocalStack
+from foundation.stack import LocalStack
+from ingest.media import Ladder, MediaError, build_hls_ladder
 from tests.factories.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

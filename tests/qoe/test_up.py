@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from streams.broker import free_port
+from foundation.broker import free_port
 from tests.factories.beacons import beacon, playing_view_events
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
+from foundation.settings import Settings
 from qoe.api import create_api
-from qoe.settings import Settings
 from recommender.catalog import ensure_catalog
 from recommender.feedback import assess, interactions
 from recommender.models import ModelConfig

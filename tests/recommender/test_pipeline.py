@@ -21,8 +21,8 @@ from qoe_sim.player import BehaviorConfig
 from qoe_sim.simulation import SimConfig, Simulation, load_data
 from qoe_sim.tastes import TasteCatalog
 
+from foundation.stack import LocalStack
 from qoe.cli import main
-from qoe.testing import LocalStack
 from recommender.catalog import movielens_catalog
 from recommender.movielens import bundled_dir, load_ratings
 

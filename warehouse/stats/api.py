@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from qoe.http import OrjsonResponse, bad_request_route, only_params, problem
+from foundation.http import OrjsonResponse, bad_request_route, only_params, problem
 from warehouse.deps import WarehouseDep
 from warehouse.stats import queries
 from warehouse.stats.metrics import BY_NAME, METRICS

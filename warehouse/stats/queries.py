@@ -17,8 +17,8 @@ import numpy as np
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from qoe.http import BadRequestError
-from streams.sessionizer.layout import COLUMNS
+from foundation.http import BadRequestError
+from schemas.view_facts import COLUMNS
 from warehouse.stats.metrics import compute
 
 # API dimension name → column of the cube and of ``views``.

@@ -85,7 +85,7 @@ class HttpxPoster:
 
 
 class AiohttpPoster:
-    """aiohttp's client: about 7× cheaper per request than httpx here (see qoe_sim.bench).
+    """aiohttp's client: about 7× cheaper per request than httpx here (see bench.simulator).
 
     The simulator uses it to send thousands of viewers' beacons from one core.
     """

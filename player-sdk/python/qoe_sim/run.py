@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qoe_sdk import AiohttpPoster, AsyncSender, HttpxPoster, Poster, SenderStats
 
-from qoe.settings import Settings
+from foundation.settings import Settings
 from qoe_sim.chooser import CdnChooser
 from qoe_sim.network import parse_incident
 from qoe_sim.simulation import SimConfig, SimData, SimResult, Simulation, Snapshot, default_data_dirs, load_data

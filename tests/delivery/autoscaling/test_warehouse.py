@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from delivery.autoscaling.warehouse import OTHER_REGION, ClickHouseDemandSource
+from foundation.settings import Settings
 from qoe.api import create_api
-from qoe.settings import Settings
 from warehouse.client import connect
 from warehouse.migrations import migrate
 

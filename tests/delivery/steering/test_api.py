@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from delivery.steering.api import steering_router
 from delivery.steering.manifest import PathwayClone
-from delivery.steering.scores import Group
 from delivery.steering.service import SteeringService
+from schemas.steering import Group
 from tests.factories.delivery import PATHWAYS, T0, score, steering_service
 
 BASE = "http://testserver/v1/steering/"

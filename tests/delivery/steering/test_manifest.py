@@ -15,7 +15,7 @@ from delivery.steering.manifest import (
     parse_throughput,
     reload_uri,
 )
-from delivery.steering.scores import GLOBAL, Group
+from schemas.steering import GLOBAL, Group
 
 KNOWN = ("cdn-a", "cdn-b", "cdn-c")
 

@@ -18,7 +18,8 @@ from delivery.steering.policy import (
     decide_group,
     update_caps,
 )
-from delivery.steering.scores import GLOBAL, CdnScore, Group, ScoreBoard
+from delivery.steering.scores import ScoreBoard
+from schemas.steering import GLOBAL, CdnScore, Group
 from tests.factories.delivery import NO_MOBILE_LIVE, T0, board, global_shares, later, policy_config, score
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from delivery.steering.policy import GroupState, ReasonCode, SteeringPolicy, client_order, decide_group
-from delivery.steering.scores import GLOBAL, CdnScore
+from schemas.steering import GLOBAL, CdnScore
 from tests.factories.delivery import NO_MOBILE_LIVE, T0, board, later, policy_config, score
 
 

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from delivery.steering.scores import GLOBAL, CdnScore, Group, ScoreBoard, ScoreDecodeError, device_class
+from delivery.steering.scores import ScoreBoard
+from schemas.steering import GLOBAL, CdnScore, Group, ScoreDecodeError, device_class
 from tests.factories.delivery import NO_MOBILE_LIVE, T0, board, later, score
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from delivery.steering.manifest import PathwayClone, ReloadState, SteeringQuery
 from delivery.steering.policy import PolicyConfig, ReasonCode
-from delivery.steering.scores import GLOBAL, Group, ScoreBoard
+from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import DecisionRecord, SteeringConfig, SteeringService
+from schemas.steering import GLOBAL, Group
 from tests.factories.delivery import NO_MOBILE_LIVE, PATHWAYS, T0, global_shares, later, score, steering_service
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from schemas.view_facts import COLUMNS
 from streams.sessionizer.config import SessionizerConfig
 from streams.sessionizer.core import Sessionizer
-from streams.sessionizer.layout import COLUMNS
 from streams.sessionizer.store import ViewStore
 from streams.sink import RawEventSink, SourceRecord
 from tests.factories.views import MINUTE_MS, Script, record, split

@@ -10,9 +10,9 @@ import random
 
 import pytest
 
+from schemas.view_facts import BR, DOWN, PLAYING, STALL, UP, WATCH
 from streams.sessionizer.events import Dims
 from streams.sessionizer.fold import ViewFold, fold_events, upscale_pct
-from streams.sessionizer.layout import BR, DOWN, PLAYING, STALL, UP, WATCH
 from streams.sessionizer.view import ViewMeta, outcome, qoe_input, view_facts, view_record
 from tests.factories.views import MINUTE_MS, T0, Script
 

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.view_facts import INDEX, SAMPLE_MS, TIME_SLICED
 from streams.scoring.score import ViewQoE, score_view
 from streams.sessionizer.events import Dims, to_ev
 from streams.sessionizer.fold import ViewFold, fold_events
-from streams.sessionizer.layout import INDEX, SAMPLE_MS, TIME_SLICED
 from streams.sessionizer.view import ViewMeta, outcome, qoe_input, view_record
 from tests.factories.sessions import view_events
 from tests.factories.views import T0

@@ -9,8 +9,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
+from foundation.settings import Settings
 from qoe.api import create_api
-from qoe.settings import Settings
 from streams.sessionizer.core import Sessionizer
 from streams.sessionizer.store import ViewStore
 from streams.sink import RawEventSink, SourceRecord

@@ -1,0 +1,1 @@
+"""Autoscaling evaluation on synthetic or recorded demand: ``qoe autoscaling evaluate``."""

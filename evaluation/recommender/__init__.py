@@ -1,0 +1,1 @@
+"""Recommender evaluation: offline on MovieLens, online on the simulated audience."""

@@ -1,0 +1,1 @@
+"""Steering evaluation on the simulator: ``qoe steering evaluate``."""
