@@ -6,6 +6,8 @@ Big Buck Bunny ladder of ``ingest.media`` from a local origin: start, pause 1 s,
 the origin throttled to 250 kbps until a stall and a down-switch, then played to the end. One
 request body per item, in the order they reached the collector (hls.js posts each record on
 its own request, so ``sn`` 8 came before 1 and the seek's ``sn`` 25 before 24).
+
+``deliver`` maps lines one report at a time, as hls.js posts them, the way the route does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import http_sf
+
+from ingest.cmcd.parse import parse_report
+from ingest.cmcd.state import PlayStates, map_report
+
+T0 = 1_790_000_000_000
 
 HLSJS_SID = "6e2fb550-c457-11e9-bb97-0800200c9a66"
 
@@ -90,3 +97,31 @@ def cmcd_line(**keys: Any) -> str:
 def session_line(sn: int, e: str, ts: int, sid: str = "s-1", **keys: Any) -> str:
     """A v2 event record of session ``sid`` with the keys every report carries."""
     return cmcd_line(e=e, sid=sid, sn=sn, ts=ts, v=2, **keys)
+
+
+def hlsjs_lines() -> list[str]:
+    return [line for body in HLSJS_SESSION for line in body.splitlines()]
+
+
+class FrozenClock:
+    """A monotonic clock that moves only when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def deliver(lines: list[str], states: PlayStates | None = None) -> dict[int, dict[str, Any]]:
+    """Maps one line per report, like hls.js posts them; checks that no seq is ever sent twice."""
+    states = PlayStates(clock=FrozenClock()) if states is None else states
+    final: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        records, errors = parse_report(line)
+        assert errors == [], errors
+        for session in map_report(records, states):
+            for event in session.events:
+                assert event["seq"] not in final, f"seq {event['seq']} sent twice"
+                final[event["seq"]] = event
+    return final

@@ -1,11 +1,4 @@
-"""``POST /v1/cmcd``: CMCD v2 event-mode reports (CTA-5004-B) turned into our player events.
-
-A player without our SDK, but with CMCD event mode (hls.js ``cmcd.eventTargets``, dash.js,
-Shaka), still yields views and metrics. It POSTs ``Content-Type: application/cmcd`` bodies,
-one CMCD record per line; each line is an HTTP Structured Field dictionary (RFC 9651), parsed
-with ``http_sf``. Records become events of the beacon contract and go to the ``beacons``
-topic as ordinary beacon records (the value shape of ``ingest.beacons.record_value``, with
-``sdk = {"name": "cmcd", "version": <v>}``), keyed by view id. 202 only once Kafka acknowledged.
+"""CMCD records as events of the beacon contract, and the per-session state play-state changes need.
 
 How a record maps (REFERENCE §5):
 
@@ -44,55 +37,36 @@ wait out the 2 s and a ``p`` with nothing known before it counts as playback_sta
 sessionizer keeps the first). A player that reuses one ``sid`` for several contents (an hls.js
 instance loading a second source) restarts ``sn`` at 0 and collides with its first view.
 
-Answers follow CMCD: 410 tells the player to stop (reporting switched off here), 503 with
-Retry-After means retry, 400 names the line and key that are wrong (and the report goes to
-the dead-letter topic). A report is accepted or refused whole.
+:func:`map_report` maps the records of one report; :func:`session_beacons` packs a session's
+events into beacons of the contract.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import http_sf
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from pydantic import ValidationError
-
-from foundation.http import OrjsonResponse
-from foundation.settings import Settings
-from ingest.beacons import dead_letter, record_value, server_context, unavailable
-from ingest.body import BodyError, read_body
-from ingest.errors import describe
-from ingest.metrics import IngestMetrics
-from ingest.producer import BrokerUnavailableError, RecordSink
-from schemas import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION, Beacon, ErrorDetail, ServerContext
-
-router = APIRouter()
-
-CMCD_CONTENT_TYPES = ("application/cmcd", "text/plain", "")  # text/plain: navigator.sendBeacon
-SEQ_STRIDE = 4  # events per record at most; seq = sn * SEQ_STRIDE + i
-MAX_SN = (2**32 - 1) // SEQ_STRIDE - 1  # seq is a UInt32 in the warehouse
-MAX_TS = 4_102_444_800_000
-VIEWER_KEY = "qoe-viewer"
-MAX_ERRORS_REPORTED = 20
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_EXAMPLE_REPORT = (
-    'e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=2,sta=s,ts=1700000000000,v=2\n'
-    'br=(2800),cid="bbb",e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=3,sta=p,ts=1700000000450,v=2\n'
+from ingest.cmcd.parse import (
+    ENDED,
+    FATAL,
+    MAX_TS,
+    PAUSED,
+    PLAYING,
+    PRELOADING,
+    QUIT,
+    REBUFFERING,
+    SEEKING,
+    SEQ_STRIDE,
+    STARTING,
+    WAITING,
+    CmcdRecord,
 )
+from schemas import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION, Beacon
 
-# Player states (``sta``).
-STARTING, PLAYING, SEEKING, REBUFFERING, PAUSED = "s", "p", "k", "r", "a"
-WAITING, ENDED, FATAL, QUIT, PRELOADING = "w", "e", "f", "q", "d"
-STATES = frozenset("spkrawefqd")
 _FINISHED = frozenset((ENDED, FATAL, QUIT))
 _HALTED = frozenset((PAUSED, WAITING))
 _SETTLED = frozenset((PLAYING, ENDED, FATAL, QUIT))  # where a window of state changes starts
@@ -100,224 +74,6 @@ _WATCHING = frozenset((PLAYING, REBUFFERING, SEEKING))  # heartbeats only then, 
 
 _OBJECT_KINDS = {"m": "manifest", "i": "init", "k": "key", "o": "other"}  # a, v, av, c, tt: segment
 _STREAM_TYPES = {"v": "vod", "l": "live", "ll": "live"}
-
-
-# --- parsing -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LineError:
-    """Why one line of a report was refused."""
-
-    line: int
-    key: str
-    message: str
-
-    def detail(self) -> ErrorDetail:
-        return ErrorDetail(field=f"line {self.line}" + (f": {self.key}" if self.key else ""), message=self.message)
-
-
-class _KeyError(Exception):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class CmcdRecord:
-    """One event-mode record, with the keys we use, typed and range-checked."""
-
-    line: int
-    event: str  # e
-    sn: int
-    ts: int
-    sid: str
-    version: int  # v
-    state: str | None = None  # sta
-    cid: str | None = None
-    stream_type: str | None = None  # st
-    cdn: str | None = None
-    viewer: str | None = None  # custom key qoe-viewer
-    bitrate_kbps: float | None = None  # br
-    top_bitrate_kbps: float | None = None  # tb
-    buffer_ms: int | None = None  # bl
-    playhead_ms: int | None = None  # pt
-    object_duration_ms: int | None = None  # d
-    object_type: str | None = None  # ot
-    dropped_frames: int | None = None  # dfa
-    response_code: int | None = None  # rc
-    ttfb_ms: int | None = None
-    ttlb_ms: int | None = None
-    url: str | None = None
-    error_codes: tuple[str, ...] = ()  # ec
-
-
-Fields = dict[str, tuple[Any, dict[str, Any]]]
-
-
-def parse_report(text: str) -> tuple[list[CmcdRecord], list[LineError]]:
-    """Every non-empty line as a record, or the errors that refuse it (line numbers from 1)."""
-    records: list[CmcdRecord] = []
-    errors: list[LineError] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            records.append(parse_record(raw, number))
-        except _KeyError as exc:
-            errors.append(LineError(number, exc.key, exc.message))
-    return records, errors
-
-
-def parse_record(line: str, number: int = 1) -> CmcdRecord:
-    """One line: a Structured Field dictionary of CMCD keys. Raises _KeyError naming the key."""
-    try:
-        fields: Fields = http_sf.parse(line.strip().encode(), tltype="dictionary")  # type: ignore[assignment]
-    except http_sf.StructuredFieldError as exc:
-        key = exc.context or _key_at(line, exc.position)  # the parser names the key when it knows it
-        raise _KeyError(key, f"not a CMCD dictionary: {exc}") from exc
-    except UnicodeEncodeError as exc:
-        raise _KeyError("", "CMCD records are ASCII; non-ASCII characters must be %-escaped") from exc
-    version = _integer(fields, "v", 1, 1_000)
-    if version is None or version < 2:
-        raise _KeyError("v", "event mode is CMCD version 2: send v=2")
-    record = CmcdRecord(
-        line=number,
-        event=_required(_token(fields, "e"), "e", "every event report needs the event type e"),
-        sn=_required(_integer(fields, "sn", 0, MAX_SN), "sn", "every event report needs the sequence number sn"),
-        ts=_required(_integer(fields, "ts", 0, MAX_TS), "ts", "every event report needs the timestamp ts (ms)"),
-        sid=_required(_identifier(fields, "sid"), "sid", "every event report needs the session id sid"),
-        version=version,
-        state=_state(fields),
-        cid=_string(fields, "cid", 128),
-        stream_type=_token(fields, "st"),
-        cdn=_string(fields, "cdn", 128),
-        viewer=_identifier(fields, VIEWER_KEY),
-        bitrate_kbps=_rate(fields, "br"),
-        top_bitrate_kbps=_rate(fields, "tb"),
-        buffer_ms=_as_int(_number(fields, "bl")),
-        playhead_ms=_integer(fields, "pt", 0, 2**53),
-        object_duration_ms=_as_int(_number(fields, "d")),
-        object_type=_token(fields, "ot"),
-        dropped_frames=_integer(fields, "dfa", 0, 2**53),
-        response_code=_integer(fields, "rc", 0, 599),
-        ttfb_ms=_integer(fields, "ttfb", 0, 2**31),
-        ttlb_ms=_integer(fields, "ttlb", 0, 2**31),
-        url=_string(fields, "url", 4096),
-        error_codes=_strings(fields, "ec"),
-    )
-    # State-change events carry the value they signal (CTA-5004-B); without it they say nothing.
-    if record.event == "ps" and record.state is None:
-        raise _KeyError("sta", "a play-state report (e=ps) needs the state sta")
-    if record.event == "bc" and record.bitrate_kbps is None:
-        raise _KeyError("br", "a bitrate-change report (e=bc) needs the bitrate br")
-    return record
-
-
-def _key_at(line: str, position: int | None) -> str:
-    """The dictionary key whose member holds ``position``: the key the player got wrong."""
-    start = line.rfind(",", 0, position or 0) + 1
-    return line[start:].split("=", 1)[0].split(",", 1)[0].strip()[:32]
-
-
-def _required(value: Any, key: str, message: str) -> Any:
-    if value is None:
-        raise _KeyError(key, message)
-    return value
-
-
-def _bare(fields: Fields, key: str) -> Any:
-    member = fields.get(key)
-    return None if member is None else member[0]
-
-
-def _integer(fields: Fields, key: str, low: int, high: int) -> int | None:
-    value = _bare(fields, key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _KeyError(key, f"must be an integer, got {_shown(value)}")
-    if not low <= value <= high:
-        raise _KeyError(key, f"must be between {low} and {high}, got {value}")
-    return value
-
-
-def _number(fields: Fields, key: str) -> float | None:
-    """An integer or decimal; for a v2 inner list, the video item (``;v``), else the first."""
-    value = _bare(fields, key)
-    if isinstance(value, list):
-        if not value:
-            return None
-        items: list[tuple[Any, dict[str, Any]]] = value
-        value = next((v for v, params in items if "v" in params or "av" in params), items[0][0])
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise _KeyError(key, f"must be a number or a list of numbers, got {_shown(value)}")
-    if value < 0:
-        raise _KeyError(key, f"must not be negative, got {value}")
-    return float(value)
-
-
-def _rate(fields: Fields, key: str) -> float | None:
-    value = _number(fields, key)
-    if value is not None and not 0 < value <= 1_000_000:
-        raise _KeyError(key, f"must be a bitrate in kbps above 0 and at most 1000000, got {value:g}")
-    return value
-
-
-def _as_int(value: float | None) -> int | None:
-    return None if value is None else round(value)
-
-
-def _string(fields: Fields, key: str, max_length: int) -> str | None:
-    value = _bare(fields, key)
-    if value is None:
-        return None
-    if not isinstance(value, str):  # a Token is not a str: tokens are not strings here
-        raise _KeyError(key, f"must be a quoted string, got {_shown(value)}")
-    if len(value) > max_length:
-        raise _KeyError(key, f"must be at most {max_length} characters, got {len(value)}")
-    return value
-
-
-def _identifier(fields: Fields, key: str) -> str | None:
-    value = _string(fields, key, 64)
-    if value is not None and not _ID.fullmatch(value):
-        raise _KeyError(key, "must be 1-64 characters of A-Z a-z 0-9 _ . : - (a UUID is what CMCD recommends)")
-    return value
-
-
-def _token(fields: Fields, key: str) -> str | None:
-    value = _bare(fields, key)
-    if value is None:
-        return None
-    if not isinstance(value, http_sf.Token | str):  # a quoted string is tolerated
-        raise _KeyError(key, f"must be a token, got {_shown(value)}")
-    return str(value)
-
-
-def _state(fields: Fields) -> str | None:
-    state = _token(fields, "sta")
-    if state is not None and state not in STATES:
-        raise _KeyError("sta", f"unknown player state {state!r}; CMCD v2 defines {', '.join(sorted(STATES))}")
-    return state
-
-
-def _strings(fields: Fields, key: str) -> tuple[str, ...]:
-    value = _bare(fields, key)
-    if value is None:
-        return ()
-    items = [v for v, _ in value] if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) for item in items):
-        raise _KeyError(key, "must be a list of strings")
-    return tuple(str(item)[:128] for item in items)
-
-
-def _shown(value: Any) -> str:
-    kind = "boolean" if isinstance(value, bool) else type(value).__name__.lower()
-    return f"{kind} {value!r}"[:80]
 
 
 # --- mapping -----------------------------------------------------------------------------
@@ -606,104 +362,3 @@ def session_beacons(session: SessionReport) -> list[Beacon]:
         }
         beacons.append(Beacon.model_validate(body))
     return beacons
-
-
-# --- HTTP --------------------------------------------------------------------------------
-
-
-@dataclass
-class CmcdIngest:
-    """The route's configuration and memory, kept on ``app.state.cmcd``."""
-
-    enabled: bool = True
-    states: PlayStates = field(default_factory=PlayStates)
-
-
-async def read_report(request: Request, max_bytes: int) -> bytes:
-    """The decoded body: 415 for other content types, 413 past ``max_bytes``, 400 when empty or bad gzip."""
-    return await read_body(request, max_bytes, CMCD_CONTENT_TYPES, "application/cmcd", "send one CMCD record per line")
-
-
-@router.post(
-    "/v1/cmcd",
-    status_code=202,
-    summary="CMCD v2 event-mode reports (application/cmcd, one record per line)",
-    responses={
-        202: {"description": "Stored: Kafka acknowledged every view's record."},
-        400: {"description": "A line is not a CMCD record; the answer names the line and key."},
-        410: {"description": "CMCD reporting is switched off here: the player should stop sending."},
-        413: {"description": "Body too large."},
-        415: {"description": "Unsupported content type or encoding."},
-        503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/cmcd": {"schema": {"type": "string"}, "example": _EXAMPLE_REPORT}},
-        }
-    },
-)
-async def post_cmcd(request: Request) -> Response:
-    state = request.app.state
-    started = time.perf_counter()
-    outcome, response = await _handle(request, state.settings, state.sink, state.cmcd)
-    metrics: IngestMetrics = state.metrics
-    metrics.outcome("cmcd", outcome).inc()
-    metrics.latency_of("cmcd").observe(time.perf_counter() - started)
-    return response
-
-
-async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: CmcdIngest) -> tuple[str, Response]:
-    if not cmcd.enabled:
-        return "refused", OrjsonResponse({"detail": "CMCD reporting is switched off on this server"}, status_code=410)
-    received_at = int(time.time() * 1000)
-    raw = b""
-    try:
-        raw = await read_report(request, settings.max_body_bytes)
-        records, errors = parse_report(raw.decode("utf-8"))
-    except BodyError as exc:
-        await dead_letter(sink, settings, request, exc.status, exc.reason, exc.raw or raw)
-        return "refused", OrjsonResponse({"detail": exc.reason}, status_code=exc.status)
-    except UnicodeDecodeError as exc:
-        errors, records = [LineError(raw[: exc.start].count(b"\n") + 1, "", "the line is not UTF-8 text")], []
-    if errors:
-        return "refused", await _refuse(request, settings, sink, raw, errors)
-    sessions = map_report(records, cmcd.states)
-    try:
-        batches = [(session, session_beacons(session)) for session in sessions]
-    except ValidationError as exc:  # the parser checks ranges first; this is the contract's last word
-        cmcd.states.give_back(c for session in sessions for c in session.changes)
-        return "refused", await _refuse(request, settings, sink, raw, [], describe(exc))
-    server = server_context(request, received_at)
-    sent = await asyncio.gather(*(_send(sink, settings, server, b) for _, b in batches), return_exceptions=True)
-    failed = [(session, outcome) for (session, _), outcome in zip(batches, sent, strict=True) if outcome is not None]
-    if failed:
-        cmcd.states.give_back(c for session, _ in failed for c in session.changes)
-        if all(isinstance(outcome, BrokerUnavailableError) for _, outcome in failed):
-            return "unavailable", unavailable(settings, str(failed[0][1]))
-        raise failed[0][1]  # not an outage: a bug, for the server's error handler
-    events = sum(len(beacon.events) for _, batch in batches for beacon in batch)
-    request.app.state.metrics.events_of("cmcd").inc(events)
-    return "accepted", OrjsonResponse({"accepted_records": len(records), "accepted_events": events}, status_code=202)
-
-
-async def _send(sink: RecordSink, settings: Settings, server: ServerContext, beacons: list[Beacon]) -> None:
-    """One session's beacons, each acknowledged by Kafka before this returns."""
-    for beacon in beacons:
-        value = record_value(server, beacon.model_dump_json(exclude_none=True).encode())
-        await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
-
-
-async def _refuse(
-    request: Request,
-    settings: Settings,
-    sink: RecordSink,
-    raw: bytes,
-    errors: Sequence[LineError],
-    details: Sequence[ErrorDetail] = (),
-) -> Response:
-    shown = [e.detail() for e in errors[:MAX_ERRORS_REPORTED]] + list(details)
-    reason = "; ".join(f"{d.field}: {d.message}" for d in shown)
-    await dead_letter(sink, settings, request, 400, reason, raw, shown)
-    content = {"detail": [d.model_dump() for d in shown], "reason": reason, "refused_lines": len(errors)}
-    return OrjsonResponse(content, status_code=400)
