@@ -76,7 +76,8 @@ def test_dependencies_come_from_the_lockfile_before_the_project_installs_without
     commands = [i.arguments for i in runs(load_dockerfile()) if i.stage == "build"]
     lock = next(n for n, c in enumerate(commands) if re.search(r"pip install\b.*-r requirements\.lock\b", c))
     project = next(n for n, c in enumerate(commands) if re.fullmatch(r"pip install --no-deps \.", c))
-    assert lock < project
+    sdk = next(n for n, c in enumerate(commands) if re.fullmatch(r"pip install --no-deps \./player-sdk/python", c))
+    assert lock < sdk < project, "the server's simulator imports the SDK, its own distribution"
     assert not any("pip install" in c and "--no-deps" not in c and "requirements.lock" not in c for c in commands), (
         "every other pip install must be --no-deps, or it would resolve versions the lockfile does not pin"
     )
@@ -166,6 +167,7 @@ def installed_layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     site = tmp_path_factory.mktemp("site-packages")
     build = [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "--build-lib", str(site)]
     subprocess.run(build, cwd=context, check=True, capture_output=True, timeout=120)
+    subprocess.run(build, cwd=context / "player-sdk" / "python", check=True, capture_output=True, timeout=120)
     return context, site
 
 
@@ -173,7 +175,7 @@ def test_installed_packages_carry_their_data(installed_layout: tuple[Path, Path]
     """A non-editable install (what the image has) finds every migration and the beacon schema."""
     _, site = installed_layout
     probe = (
-        "import json, ingest, schemas, warehouse.migrations as m; "
+        "import json, ingest, schemas, qoe_sdk, qoe_sim.simulation, warehouse.migrations as m; "
         "print(json.dumps([ingest.__file__, [x.name for x in m.discover()]]))"
     )
     output = subprocess.run(
@@ -184,6 +186,7 @@ def test_installed_packages_carry_their_data(installed_layout: tuple[Path, Path]
     assert Path(ingest_file).is_relative_to(site)
     assert migrations == [m.name for m in discover()]  # this process imports the source tree
     assert (site / "schemas" / "beacon.schema.json").is_file()
+    assert (site / "qoe_sdk" / "beacon.schema.json").is_file()
 
 
 def test_sdk_copy_step_puts_the_demo_files_where_the_installed_gateway_serves_them(

@@ -1,15 +1,31 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from schemas import Beacon, EventType
-from schemas.jsonschema import SCHEMA_PATH, beacon_json_schema, render
+from schemas.jsonschema import COMMITTED_PATHS, SCHEMA_PATH, SDK_SCHEMA_PATH, beacon_json_schema, main, render
 from tests.factories.beacons import beacon, event, playing_view_events
 
 
-def test_committed_json_schema_is_current() -> None:
-    assert SCHEMA_PATH.read_bytes() == render(), "run `python -m schemas.jsonschema` and commit the result"
+@pytest.mark.parametrize("path", COMMITTED_PATHS, ids=["schemas", "python-sdk"])
+def test_committed_json_schema_is_current(path: Path) -> None:
+    """Both copies: the one the JS SDK's tests read, and the one the Python SDK ships."""
+    assert path.read_bytes() == render(), "run `python -m schemas.jsonschema` and commit the result"
+
+
+def test_the_generator_writes_every_committed_copy_by_default_or_only_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert SCHEMA_PATH.name == SDK_SCHEMA_PATH.name and SDK_SCHEMA_PATH.parent.name == "qoe_sdk"
+    targets = (tmp_path / "a.json", tmp_path / "b.json")
+    monkeypatch.setattr("schemas.jsonschema.COMMITTED_PATHS", targets)
+    main([])
+    assert [t.read_bytes() for t in targets] == [render(), render()]
+    main(["--out", str(tmp_path / "only.json")])
+    assert (tmp_path / "only.json").read_bytes() == render()
 
 
 def test_json_schema_lists_exactly_the_closed_event_types() -> None:

@@ -8,10 +8,12 @@
         ...
         view.end("user_exit")
 
-One Reporter (and one sender) serves every tracker of a process; see ``qoe_sdk.tracker``.
+One Reporter (and one sender) serves every tracker of a process; see ``qoe_sdk.tracker``. The
+beacon contract comes from the JSON Schema bundled with the package; see ``qoe_sdk.contract``.
 """
 
 from qoe_sdk.beacon import SDK_NAME, SDK_VERSION, BatchConfig, BeaconJob
+from qoe_sdk.contract import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION
 from qoe_sdk.identity import ViewerIdentity, new_id
 from qoe_sdk.sink import BeaconSink, MemorySink
 from qoe_sdk.tracker import Reporter, ReporterStats, Tracker, View, system_clock_ms
@@ -28,6 +30,8 @@ from qoe_sdk.transport import (
 )
 
 __all__ = [
+    "MAX_EVENTS_PER_BEACON",
+    "SCHEMA_VERSION",
     "SDK_NAME",
     "SDK_VERSION",
     "AiohttpPoster",

@@ -2,7 +2,8 @@
 
 Events are plain dicts built by the tracker; the payload is serialised with orjson only when a
 beacon is sent, so the per-event cost stays a dict literal and a list append. The shapes follow
-``schemas.Beacon`` exactly; the tests validate every payload against it.
+the beacon JSON Schema bundled with the SDK (``qoe_sdk.contract``) exactly; the tests validate every
+payload against it, and the server's tests validate the SDK's payloads with its own models.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from schemas import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION
+from qoe_sdk.contract import MAX_EVENTS_PER_BEACON, SCHEMA_VERSION
 
 SDK_NAME = "qoe-python"
 SDK_VERSION = "0.1.0"

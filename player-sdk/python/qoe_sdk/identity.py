@@ -8,17 +8,15 @@ sessions and a sampled-in viewer contributes every view.
 from __future__ import annotations
 
 import random
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-# The schema's ``Id`` pattern (schemas/beacon.py); 32 hex digits always match it.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+from qoe_sdk.contract import is_id
 
 
 def new_id(rng: random.Random | None = None) -> str:
-    """A random 128-bit id as 32 hex digits; reproducible when ``rng`` is seeded."""
+    """A random 128-bit id as 32 hex digits (always a valid id); reproducible when ``rng`` is seeded."""
     if rng is None:
         return uuid.uuid4().hex
     return f"{rng.getrandbits(128):032x}"
@@ -32,8 +30,8 @@ class ViewerIdentity:
     sample_number: float
 
     def __post_init__(self) -> None:
-        if not ID_PATTERN.match(self.viewer_id):
-            raise ValueError(f"viewer_id {self.viewer_id!r} must match {ID_PATTERN.pattern}")
+        if not is_id(self.viewer_id):  # the schema's id rule: 1 to 64 of A-Z a-z 0-9 _ . : -
+            raise ValueError(f"viewer_id {self.viewer_id!r} is not an id the beacon schema accepts")
         if not 0.0 <= self.sample_number < 1.0:
             raise ValueError(f"sample_number must be in [0, 1), got {self.sample_number}")
 

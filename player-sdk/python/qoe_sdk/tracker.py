@@ -20,23 +20,31 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from pydantic import ValidationError
-
 from qoe_sdk.beacon import SDK_NAME, SDK_VERSION, BatchConfig, BeaconJob, Event, view_header
-from qoe_sdk.identity import ID_PATTERN, ViewerIdentity, new_id
+from qoe_sdk.contract import CONTEXT, bounds, choices, is_id, max_length
+from qoe_sdk.identity import ViewerIdentity, new_id
 from qoe_sdk.queue import EventQueue
 from qoe_sdk.sink import BeaconSink
-from schemas import Context
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 
-_MAX_LABEL = 128
-_MAX_MESSAGE = 1024
-_MAX_BITRATE_KBPS = 1_000_000
-_VIEW_END_REASONS = frozenset({"unload", "content_change", "user_exit", "ended", "error", "timeout"})
-_REQUEST_KINDS = frozenset({"manifest", "segment", "init", "key", "steering", "other"})
+# Limits and closed lists read from the bundled beacon schema (qoe_sdk.contract): a value the
+# server would refuse, and with it the whole beacon, is cut, clamped or dropped here instead.
+_MAX_CODE = max_length("error", "code")
+_MAX_MESSAGE = max_length("error", "message")
+_MAX_CODEC = max_length("rendition_change", "codec")
+_MAX_CDN = max_length("request_completed", "cdn")
+_MAX_PATHWAY = max_length("pathway_change", "pathway")
+_ABOVE_BITRATE_KBPS, _MAX_BITRATE_KBPS = bounds("rendition_change", "bitrate_kbps")  # the low bound is exclusive
+_MIN_FRAMERATE, _MAX_FRAMERATE = bounds("rendition_change", "framerate")
+_MIN_QUALITY, _MAX_QUALITY = bounds("rendition_change", "quality")
+_MIN_COMPLETED_STATUS, _MAX_COMPLETED_STATUS = bounds("request_completed", "status")
+_MIN_FAILED_STATUS, _MAX_FAILED_STATUS = bounds("request_failed", "status")
+_VIEW_END_REASONS = choices("view_end", "reason")
+_COMPLETED_KINDS = choices("request_completed", "kind")
+_FAILED_KINDS = choices("request_failed", "kind")
 
 
 def system_clock_ms() -> int:
@@ -140,16 +148,12 @@ class Reporter:
 
     def validated_context(self, context: dict[str, Any]) -> dict[str, Any]:
         """The context as the schema accepts it; fields it refuses are dropped and counted."""
-        fields = dict(context)
-        for _ in range(len(fields) + 1):
-            try:
-                return Context.model_validate(fields).model_dump(exclude_defaults=True)
-            except ValidationError as exc:
-                bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
-                log.warning("dropping invalid context fields %s: %s", sorted(bad), exc.errors()[0]["msg"])
-                self.stats.context_fields_dropped += len(bad)
-                fields = {key: value for key, value in fields.items() if key not in bad}
-        return {}
+        fields, refused = CONTEXT.clean(context)
+        if refused:
+            first = next(iter(refused))
+            log.warning("dropping invalid context fields %s: %s: %s", sorted(refused), first, refused[first])
+            self.stats.context_fields_dropped += len(refused)
+        return fields
 
 
 class Tracker:
@@ -185,7 +189,7 @@ class Tracker:
         if self.view is not None and not self.view.is_ended:
             self.view.end("content_change")
         reporter = self.reporter
-        if view_id is None or not ID_PATTERN.match(view_id):
+        if view_id is None or not is_id(view_id):
             view_id = self._id_factory()
         if not self.sampled:
             reporter.stats.views_unsampled += 1
@@ -306,18 +310,18 @@ class View:
         quality: float | None = None,
         playhead_ms: int | None = None,
     ) -> None:
-        if not 0 < bitrate_kbps <= _MAX_BITRATE_KBPS:
+        if not _ABOVE_BITRATE_KBPS < bitrate_kbps <= _MAX_BITRATE_KBPS:
             self._reporter.stats.events_invalid += 1
             return
         event: Event = {"type": "rendition_change", "bitrate_kbps": float(bitrate_kbps)}
         if width is not None and height is not None:
             event["width"] = max(0, int(width))
             event["height"] = max(0, int(height))
-        if framerate is not None and 0 <= framerate <= 1000:
+        if framerate is not None and _MIN_FRAMERATE <= framerate <= _MAX_FRAMERATE:
             event["framerate"] = float(framerate)
         if codec:
-            event["codec"] = codec[:_MAX_LABEL]
-        if quality is not None and 0 <= quality <= 100:
+            event["codec"] = codec[:_MAX_CODEC]
+        if quality is not None and _MIN_QUALITY <= quality <= _MAX_QUALITY:
             event["quality"] = float(quality)
         self._emit(event, playhead_ms)
 
@@ -353,7 +357,7 @@ class View:
         """A player error; fatal ones flush at once. ``business``: geo-block, entitlement, not a failure."""
         event: Event = {
             "type": "error",
-            "code": str(code)[:_MAX_LABEL],
+            "code": str(code)[:_MAX_CODE],
             "message": str(message)[:_MAX_MESSAGE],
             "fatal": bool(fatal),
             "business": bool(business),
@@ -372,7 +376,7 @@ class View:
         kind: str = "segment",
         playhead_ms: int | None = None,
     ) -> None:
-        if not 100 <= status <= 599 or kind not in _REQUEST_KINDS:
+        if not _MIN_COMPLETED_STATUS <= status <= _MAX_COMPLETED_STATUS or kind not in _COMPLETED_KINDS:
             self._reporter.stats.events_invalid += 1
             return
         event: Event = {
@@ -385,7 +389,7 @@ class View:
         if ttfb_ms is not None:
             event["ttfb_ms"] = max(0, round(ttfb_ms))
         if cdn:
-            event["cdn"] = cdn[:_MAX_LABEL]
+            event["cdn"] = cdn[:_MAX_CDN]
         self._emit(event, playhead_ms)
 
     def request_failed(
@@ -396,17 +400,17 @@ class View:
         kind: str = "segment",
         playhead_ms: int | None = None,
     ) -> None:
-        if not 0 <= status <= 599 or kind not in _REQUEST_KINDS:
+        if not _MIN_FAILED_STATUS <= status <= _MAX_FAILED_STATUS or kind not in _FAILED_KINDS:
             self._reporter.stats.events_invalid += 1
             return
         event: Event = {"type": "request_failed", "kind": kind, "status": status}
         if cdn:
-            event["cdn"] = cdn[:_MAX_LABEL]
+            event["cdn"] = cdn[:_MAX_CDN]
         self._emit(event, playhead_ms)
 
     def pathway_change(self, pathway: str, *, playhead_ms: int | None = None) -> None:
         """Content steering moved the player to another CDN (pathway)."""
-        self._emit({"type": "pathway_change", "pathway": str(pathway)[:_MAX_LABEL]}, playhead_ms)
+        self._emit({"type": "pathway_change", "pathway": str(pathway)[:_MAX_PATHWAY]}, playhead_ms)
 
     # --- batching -------------------------------------------------------------------------
     def flush(self, now_ms: int | None = None) -> int:
