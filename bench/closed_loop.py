@@ -131,14 +131,12 @@ async def run_closed_loop(settings: Settings, config: ClosedLoopConfig, stack_di
     from qoe_sim.simulation import SimConfig, Simulation
     from qoe_sim.steering_client import HttpSteeringChooser
 
-    from delivery.gateway import ScoreFeed, steering_config
-    from delivery.options import DeliveryOptions
+    from delivery.gateway import ScoreFeed
     from delivery.steering.scores import ScoreBoard
-    from delivery.steering.service import SteeringService
+    from delivery.steering.service import SteeringConfig, SteeringService
     from foundation.stack import LocalStack
 
-    options = DeliveryOptions.from_settings(settings)
-    qoe_only = steering_config(options)
+    qoe_only = SteeringConfig.from_settings(settings)
     qoe_only = replace(qoe_only, policy=replace(qoe_only.policy, degraded_ratio=None))
     shadow_board = ScoreBoard(min_views=qoe_only.policy.min_views, max_age_s=qoe_only.policy.max_age_s)
     shadow = SteeringService(qoe_only, shadow_board, instance="bench-qoe-only")
@@ -148,7 +146,7 @@ async def run_closed_loop(settings: Settings, config: ClosedLoopConfig, stack_di
         onset = asyncio.Event()
         degraded: dict[str, str] = {}
         stop = asyncio.Event()
-        feed = ScoreFeed(stack.broker.bootstrap, options.topic_cdn_scores, shadow_board, client_id="bench-shadow")
+        feed = ScoreFeed(stack.broker.bootstrap, settings.topic_cdn_scores, shadow_board, client_id="bench-shadow")
         chooser = HttpSteeringChooser(gateway)
         data = resolve_data(settings, seed=settings.seed)
         sim_config = SimConfig(viewers=config.viewers, duration_ms=None, seed=settings.seed, keep_views=10_000)

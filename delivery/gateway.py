@@ -34,11 +34,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from delivery.options import DeliveryOptions
 from delivery.steering.api import state_router, steering_router
-from delivery.steering.policy import PolicyConfig
 from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import DecisionRecord, SteeringConfig, SteeringService
+from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -232,29 +231,12 @@ def chain_lifespan(app: FastAPI, extra: Callable[[], contextlib.AbstractAsyncCon
     app.router.lifespan_context = lifespan
 
 
-def steering_config(options: DeliveryOptions) -> SteeringConfig:
-    policy = PolicyConfig(
-        options.pathways,
-        min_views=options.steering_min_views,
-        max_age_s=options.steering_max_age_s,
-        switch_margin=options.steering_switch_margin,
-        switch_hold_s=options.steering_switch_hold_s,
-        emergency_margin=options.steering_emergency_margin,
-        explore_rate=options.steering_explore_rate,
-        spread_without_data=options.steering_spread_without_data,
-    )
-    return SteeringConfig(policy, ttl_s=options.steering_ttl_s)
-
-
-async def _attach_decision_log(
-    service: SteeringService, bootstrap: str, options: DeliveryOptions, stop: asyncio.Event
-) -> None:
+async def _attach_decision_log(service: SteeringService, bootstrap: str, topic: str, stop: asyncio.Event) -> None:
     """Connect the decision log, retrying while Kafka is away: the gateway serves meanwhile
     (priority changes are then not logged, and counted as such)."""
     delay = 1.0
     while not stop.is_set():
         try:
-            topic = options.topic_steering_decisions
             service.decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, topic)
             return
         except Exception as exc:  # NoBrokersAvailable and friends
@@ -265,19 +247,13 @@ async def _attach_decision_log(
 
 
 def mount_delivery(
-    app: FastAPI,
-    settings: Any,
-    bootstrap: str,
-    *,
-    options: DeliveryOptions | None = None,
-    warehouse_api: str | None = None,
+    app: FastAPI, settings: Settings, bootstrap: str, *, warehouse_api: str | None = None
 ) -> SteeringService:
     """Steering service + score feed + decision log + routes + metrics on the gateway ``app``."""
-    options = options or DeliveryOptions.from_settings(settings)
-    config = steering_config(options)
+    config = SteeringConfig.from_settings(settings)
     board = ScoreBoard(min_views=config.policy.min_views, max_age_s=config.policy.max_age_s)
-    service = SteeringService(config, board, instance=options.steering_instance)
-    feed = ScoreFeed(bootstrap, options.topic_cdn_scores, board)
+    service = SteeringService(config, board, instance=settings.steering_instance)
+    feed = ScoreFeed(bootstrap, settings.topic_cdn_scores, board)
     app.state.steering = service
     app.state.steering_feed = feed
     upstream = warehouse_api or settings.resolved_internal_api_url()
@@ -288,7 +264,10 @@ def mount_delivery(
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(feed.run(stop), name="steering-score-feed"),
-            asyncio.create_task(_attach_decision_log(service, bootstrap, options, stop), name="steering-decision-log"),
+            asyncio.create_task(
+                _attach_decision_log(service, bootstrap, settings.topic_steering_decisions, stop),
+                name="steering-decision-log",
+            ),
         ]
         try:
             yield

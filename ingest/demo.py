@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from foundation.http import OrjsonResponse
+from foundation.settings import default_of
 from ingest.media import MediaError, build_hls_ladder, load_ladder
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class MediaLadder:
         mode: MediaBuild = "lazy",
         *,
         build: Callable[[Path], object] = build_hls_ladder,
-        retry_after_s: int = 5,
+        retry_after_s: int = default_of("retry_after_s"),
     ) -> None:
         self.directory = directory
         self.mode = mode

@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+from foundation.settings import Settings, default_of
+
 
 class Tier(StrEnum):
     ORIGIN = "origin"
@@ -37,15 +39,18 @@ UNITS: dict[Tier, str] = {
 
 @dataclass(frozen=True)
 class CapacityModel:
-    edge_gbps_per_replica: float = 20.0
-    origin_rps_per_replica: float = 400.0
-    ingest_beacons_per_replica: float = 1500.0
-    worker_events_per_replica: float = 50_000.0  # Faust with batched records (REFERENCE §8)
+    """What one replica of each tier serves (``QOE_AUTOSCALING_*``; the defaults are the settings')."""
+
+    edge_gbps_per_replica: float = default_of("autoscaling_edge_gbps_per_replica")
+    origin_rps_per_replica: float = default_of("autoscaling_origin_rps_per_replica")
+    ingest_beacons_per_replica: float = default_of("autoscaling_ingest_beacons_per_replica")
+    # Faust with batched records (REFERENCE §8)
+    worker_events_per_replica: float = default_of("autoscaling_worker_events_per_replica")
     segment_s: float = 4.0
     edge_hit_ratio: float = 0.95
     beacon_flush_s: float = 10.0
     events_per_beacon: float = 12.0
-    headroom: float = 0.25
+    headroom: float = default_of("autoscaling_headroom")
     min_replicas: int = 2
     max_replicas: int = 2000
 
@@ -67,6 +72,16 @@ class CapacityModel:
             raise ValueError("headroom must be >= 0")
         if not 0 <= self.min_replicas <= self.max_replicas:
             raise ValueError("need 0 <= min_replicas <= max_replicas")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CapacityModel:
+        return cls(
+            edge_gbps_per_replica=settings.autoscaling_edge_gbps_per_replica,
+            origin_rps_per_replica=settings.autoscaling_origin_rps_per_replica,
+            ingest_beacons_per_replica=settings.autoscaling_ingest_beacons_per_replica,
+            worker_events_per_replica=settings.autoscaling_worker_events_per_replica,
+            headroom=settings.autoscaling_headroom,
+        )
 
     @property
     def target_utilisation(self) -> float:

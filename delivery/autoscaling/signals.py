@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from delivery.autoscaling.capacity import UNITS, CapacityModel, ScaleDownStabiliser, Tier
 from delivery.autoscaling.forecast import Forecast, ForecastConfig, ScheduledEvent, forecast_minutes, minute_index
+from foundation.settings import Settings, default_of
 
 DEMAND_COLUMNS = ("minute", "region", "concurrency", "egress_bps")
 
@@ -51,17 +52,31 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class SignalConfig:
+    """The signal's configuration (``QOE_AUTOSCALING_*``; the defaults are the settings')."""
+
     capacity: CapacityModel = field(default_factory=CapacityModel)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
-    provision_minutes: int = 3  # pod start-up 60 s + KEDA poll 30 s + HPA sync 15 s, rounded up
-    stabilisation_s: float = 180.0  # the forecast already looks ahead; this only stops flapping
-    max_data_age_s: float = 600.0  # a region whose newest minute is older is left out
+    # Pod start-up 60 s + KEDA poll 30 s + HPA sync 15 s, rounded up.
+    provision_minutes: int = default_of("autoscaling_provision_minutes")
+    # The forecast already looks ahead; this only stops flapping.
+    stabilisation_s: float = default_of("autoscaling_stabilisation_s")
+    # A region whose newest minute is older is left out.
+    max_data_age_s: float = default_of("autoscaling_max_data_age_s")
     min_refresh_s: float = 15.0  # polls closer together than this reuse the last document
     tiers: tuple[Tier, ...] = tuple(Tier)
 
     def __post_init__(self) -> None:
         if self.provision_minutes < 0 or self.max_data_age_s <= 0 or self.min_refresh_s < 0:
             raise ValueError("provision_minutes and min_refresh_s must be >= 0, max_data_age_s > 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SignalConfig:
+        return cls(
+            capacity=CapacityModel.from_settings(settings),
+            provision_minutes=settings.autoscaling_provision_minutes,
+            stabilisation_s=settings.autoscaling_stabilisation_s,
+            max_data_age_s=settings.autoscaling_max_data_age_s,
+        )
 
     @property
     def history_minutes(self) -> int:

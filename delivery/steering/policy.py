@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Final
 
 from delivery.steering.scores import ScoreBoard, ScoreLookup
+from foundation.settings import Settings, default_of
 from schemas.steering import GLOBAL, Group
 
 PATHWAY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # legal HLS Pathway IDs
@@ -58,23 +59,29 @@ class Reason:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Everything the policy needs besides the live figures. Weights and caps are keyed by CDN."""
+    """Everything the policy needs besides the live figures. Weights and caps are keyed by CDN.
+
+    The fields that are settings (``QOE_STEERING_*``) default to the settings' defaults;
+    :meth:`from_settings` builds the gateway's configuration.
+    """
 
     pathways: tuple[str, ...]  # every pathway, in the safe default order
     pathway_cdn: Mapping[str, str] = field(default_factory=dict)  # pathway → CDN (default: same name)
     preference: Mapping[str, float] = field(default_factory=dict)  # QoE points added (cost/preference)
     caps: Mapping[str, float] = field(default_factory=dict)  # max share of all views, in (0, 1]
-    min_views: int = 30  # fewer views than this and a figure is not trusted
-    max_age_s: float = 180.0  # older figures are stale
-    switch_margin: float = 3.0  # QoE points a challenger must lead by ...
-    switch_hold_s: float = 60.0  # ... for this long ...
+    min_views: int = default_of("steering_min_views")  # fewer views than this and a figure is not trusted
+    max_age_s: float = default_of("steering_max_age_s")  # older figures are stale
+    switch_margin: float = default_of("steering_switch_margin")  # QoE points a challenger must lead by ...
+    switch_hold_s: float = default_of("steering_switch_hold_s")  # ... for this long ...
     switch_windows: int = 2  # ... over this many distinct score windows
-    emergency_margin: float = 20.0  # a lead this large switches at once
-    explore_rate: float = 0.05  # share of client requests that explore
+    emergency_margin: float = default_of("steering_emergency_margin")  # a lead this large switches at once
+    explore_rate: float = default_of("steering_explore_rate")  # share of client requests that explore
     explore_max_gap: float = 25.0  # never explore a CDN known to be this far behind the leader
     # Without any figure for a group, spread its clients evenly over the pathways (as static
     # assignment does) instead of sending all of them down the default order: every CDN gets
     # measured from the start, and no single CDN carries everyone while nothing is known.
+    # Deliberately not the setting's default (True, the gateway's choice): the bare policy, as
+    # tests and the steering benchmark use it, keeps the plain default order (docs/steering.md).
     spread_without_data: bool = False
     # Degradation: the median viewer of the incumbent gets at most this share of its own recent
     # throughput, and an alternative's median viewer at least ``healthy_ratio``: switch at once.
@@ -116,6 +123,20 @@ class PolicyConfig:
         # Freeze the mappings so a shared config cannot change under a running service.
         for name in ("pathway_cdn", "preference", "caps"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PolicyConfig:
+        """The gateway's policy: every pathway of the settings, with their ``QOE_STEERING_*`` values."""
+        return cls(
+            settings.steering_pathway_list,
+            min_views=settings.steering_min_views,
+            max_age_s=settings.steering_max_age_s,
+            switch_margin=settings.steering_switch_margin,
+            switch_hold_s=settings.steering_switch_hold_s,
+            emergency_margin=settings.steering_emergency_margin,
+            explore_rate=settings.steering_explore_rate,
+            spread_without_data=settings.steering_spread_without_data,
+        )
 
     def cdn_of(self, pathway: str) -> str:
         return self.pathway_cdn.get(pathway, pathway)

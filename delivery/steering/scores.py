@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from foundation.settings import default_of
 from schemas.steering import GLOBAL, CdnScore, Group, ScoreDecodeError
 
 
@@ -35,7 +36,12 @@ class ScoreBoard:
     reads.
     """
 
-    def __init__(self, *, min_views: int = 30, max_age_s: float = 180.0) -> None:
+    def __init__(
+        self,
+        *,
+        min_views: int = default_of("steering_min_views"),
+        max_age_s: float = default_of("steering_max_age_s"),
+    ) -> None:
         if min_views < 1:
             raise ValueError("min_views must be >= 1")
         if max_age_s <= 0:

@@ -27,6 +27,7 @@ from delivery.steering.manifest import (
 )
 from delivery.steering.policy import CapState, Decision, GroupState, PolicyConfig, SteeringPolicy, update_caps
 from delivery.steering.scores import ScoreBoard
+from foundation.settings import Settings, default_of
 from schemas.steering import Group
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class SteeringConfig:
     policy: PolicyConfig
-    ttl_s: int = 20  # QoE-driven deployments use 10-30 s (REFERENCE §6)
+    ttl_s: int = default_of("steering_ttl_s")  # QoE-driven deployments use 10-30 s (REFERENCE §6)
     clones: tuple[PathwayClone, ...] = ()
     enabled: bool = True  # False: answer 410 so players stop steering (a kill switch)
     max_groups: int = 100_000  # group states kept in memory (least recently used evicted)
@@ -53,6 +54,11 @@ class SteeringConfig:
         for clone in self.clones:
             if clone.id not in known or clone.base_id not in known:
                 raise ValueError(f"clone {clone.id!r} and its base {clone.base_id!r} must both be configured pathways")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SteeringConfig:
+        """The gateway's steering configuration."""
+        return cls(PolicyConfig.from_settings(settings), ttl_s=settings.steering_ttl_s)
 
     @property
     def config_id(self) -> str:

@@ -34,8 +34,6 @@ from qoe_sim.network import parse_incident
 from qoe_sim.simulation import SimConfig, SimData, Simulation, load_data
 from qoe_sim.summary import summarize
 
-from delivery.gateway import steering_config
-from delivery.options import DeliveryOptions
 from delivery.steering.policy import PolicyConfig
 from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
@@ -46,6 +44,7 @@ from evaluation.steering.choosers import (
     RoundRobinChooser,
     SteeringChooser,
 )
+from foundation.settings import default_of, default_settings
 from streams.cdn_scores.live import LiveScoreConfig, LiveScores
 
 POLICIES = ("static", "random", "round_robin", "ours", "oracle")
@@ -60,11 +59,11 @@ class EvaluationConfig:
     cdns: int = 3
     incidents: tuple[str, ...] = (DEFAULT_INCIDENT,)
     seed: int = 0
-    ttl_s: int = 20  # steering manifest TTL for ours and the oracle
-    tick_s: float = 1.0  # how often the score agent publishes
+    ttl_s: int = default_of("steering_ttl_s")  # steering manifest TTL for ours and the oracle
+    tick_s: float = default_of("steering_score_tick_s")  # how often the score agent publishes
     pipeline_delay_s: float = 1.0  # ingest → Kafka → agent, and compacted topic → gateway board
     live: LiveScoreConfig = field(default_factory=LiveScoreConfig)
-    policy: PolicyConfig | None = None  # None: the service's defaults over the simulated CDNs
+    policy: PolicyConfig | None = None  # None: the gateway's defaults over the simulated CDNs
 
     def __post_init__(self) -> None:
         if not 1 <= self.cdns <= len(CDN_NAMES):
@@ -121,10 +120,10 @@ def policy_figures(views: Sequence[ViewMetrics], top_bitrate_kbps: float) -> dic
 
 
 def _service(config: EvaluationConfig, clock: Callable[[], datetime]) -> SteeringService:
-    # The gateway's configuration (delivery options' defaults) over the simulated CDNs.
-    options = DeliveryOptions(steering_pathways=",".join(config.cdn_names), steering_ttl_s=config.ttl_s)
-    deployed = steering_config(options)
-    policy = config.policy or deployed.policy
+    # The gateway's configuration with the settings' defaults (not this machine's QOE_* variables),
+    # over the simulated CDNs.
+    deployed = default_settings(steering_pathways=",".join(config.cdn_names))
+    policy = config.policy or PolicyConfig.from_settings(deployed)
     steering = SteeringConfig(policy, ttl_s=config.ttl_s)
     board = ScoreBoard(min_views=policy.min_views, max_age_s=policy.max_age_s)
     return SteeringService(

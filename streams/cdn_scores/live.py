@@ -38,6 +38,7 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
+from foundation.settings import Settings, default_of
 from schemas.steering import CdnScore, Group, device_class
 
 # Columns of a one-second slice of a view's activity on one CDN.
@@ -52,9 +53,9 @@ class ScoreRecordError(ValueError):
 
 @dataclass(frozen=True)
 class LiveScoreConfig:
-    window_s: int = 30  # the figures cover the last this many seconds of view activity
+    window_s: int = default_of("steering_score_window_s")  # the figures cover this many seconds of view activity
     view_idle_s: float = 120.0  # forget a view that sent nothing for this long
-    min_views: int = 5  # publish a (CDN, group) figure from this many scored views
+    min_views: int = default_of("steering_score_min_views")  # publish a (CDN, group) figure from this many views
     top_bitrate_kbps: float | None = None  # top of the ladder; None: the highest bitrate reported so far
     abr_safety: float = 0.9  # share of the throughput estimate a player's next rendition may use
     fast_half_life_s: float = 3.0  # throughput averages of hls.js (seconds of download time)
@@ -80,6 +81,10 @@ class LiveScoreConfig:
             raise ValueError("ratio_recent_s must be positive")
         if not 0 < self.baseline_min_weight < 1 or self.settle_s < 0:
             raise ValueError("baseline_min_weight must be within (0, 1), settle_s >= 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveScoreConfig:
+        return cls(window_s=settings.steering_score_window_s, min_views=settings.steering_score_min_views)
 
 
 class _Phase(IntEnum):

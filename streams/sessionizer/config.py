@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from foundation.settings import Settings
+from foundation.settings import Settings, default_of
 
 
 @dataclass(frozen=True)
 class SessionizerConfig:
-    """Settings of the sessionizer (``QOE_SESSIONIZER_*``, see docs/metrics.md)."""
+    """Settings of the sessionizer (``QOE_SESSIONIZER_*``, see docs/metrics.md); the defaults are the settings'."""
 
-    inactivity_timeout_s: float = 1800.0  # a view with no beacon for this long is closed
-    ended_grace_s: float = 60.0  # ... or this long after `ended` or a fatal error without view_end
-    flush_interval_s: float = 0.5  # a change is written at most this long after it was folded
-    flush_views: int = 2000  # ... or as soon as this many views changed
-    evict_after_s: float = 300.0  # a closed view leaves memory this long after closing
-    late_limit_days: float = 30.0  # later than this after its first beacon, an event is ignored
+    inactivity_timeout_s: float = default_of("sessionizer_inactivity_timeout_s")  # no beacon this long: closed
+    ended_grace_s: float = default_of("sessionizer_ended_grace_s")  # ... or this long after `ended` / a fatal error
+    flush_interval_s: float = default_of("sessionizer_flush_interval_s")  # a change is written at most this late
+    flush_views: int = default_of("sessionizer_flush_views")  # ... or as soon as this many views changed
+    evict_after_s: float = default_of("sessionizer_evict_after_s")  # a closed view leaves memory this long after
+    # Later than this after its first beacon, an event is ignored: past the raw-event retention a
+    # view's events are gone, so it cannot be folded again.
+    late_limit_days: float = float(default_of("raw_retention_days"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionizerConfig:
@@ -26,6 +28,5 @@ class SessionizerConfig:
             flush_interval_s=settings.sessionizer_flush_interval_s,
             flush_views=settings.sessionizer_flush_views,
             evict_after_s=settings.sessionizer_evict_after_s,
-            # Past the raw-event retention a view's events are gone, so it cannot be folded again.
             late_limit_days=float(settings.raw_retention_days),
         )

@@ -14,6 +14,7 @@ from delivery.steering.manifest import PathwayClone
 from delivery.steering.policy import PolicyConfig
 from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
+from foundation.settings import default_of
 from schemas.steering import GLOBAL, CdnScore, Group
 
 T0 = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
@@ -41,8 +42,9 @@ def score(
     return CdnScore(cdn=cdn, group=group, views=views, qoe_score=qoe, window_end=window_end, **fields)
 
 
-def board(*scores: CdnScore, min_views: int = 30, max_age_s: float = 180.0) -> ScoreBoard:
-    result = ScoreBoard(min_views=min_views, max_age_s=max_age_s)
+def board(*scores: CdnScore) -> ScoreBoard:
+    """A board holding ``scores``, with the settings' trust limits."""
+    result = ScoreBoard()
     result.put_all(scores)
     return result
 
@@ -61,7 +63,7 @@ def steering_service(
     clones: tuple[PathwayClone, ...] = (),
     seed: int = 7,
     now: datetime = T0,
-    ttl_s: int = 20,
+    ttl_s: int = default_of("steering_ttl_s"),
     **policy_overrides: Any,
 ) -> tuple[SteeringService, InMemoryDecisionLog]:
     pathways = policy_overrides.pop("pathways", PATHWAYS + tuple(c.id for c in clones))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,12 +111,8 @@ def test_one_retrainer_per_model_store(tmp_path: Path) -> None:
 
 
 def test_the_schedule_reads_settings_when_the_platform_has_them() -> None:
-    @dataclass
-    class WithSchedule:
-        recommender_first_retrain_s: float = 5.0
-        recommender_retrain_interval_s: float = 60.0
-
-    assert RetrainSchedule.from_settings(WithSchedule()) == RetrainSchedule(5.0, 60.0)  # type: ignore[arg-type]
+    settings = Settings(_env_file=None, recommender_first_retrain_s=5.0, recommender_retrain_interval_s=60.0)
+    assert RetrainSchedule.from_settings(settings) == RetrainSchedule(5.0, 60.0)
     assert RetrainSchedule.from_settings(Settings(_env_file=None)) == RetrainSchedule()
 
 
