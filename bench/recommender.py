@@ -4,7 +4,7 @@ online HR@10 on the simulated audience (:mod:`evaluation.recommender.online`) an
 
 Data: ml-latest-small resampled into a larger synthetic audience (see :func:`synthetic_audience`).
 The production config is what :func:`recommender.selection.select_model` chooses on the
-ml-latest-small positives (as ``qoe recommender train`` does).
+ml-latest-small positives (as ``qoe recommender train --from movielens`` does).
 
 Baselines, from the same run on the same data: the textbook dense implementation of the same model
 (EASE: float64 ``numpy.linalg.inv`` of the full-catalogue Gram matrix; item-kNN: dense cosine

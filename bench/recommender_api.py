@@ -4,7 +4,7 @@ Runs in a child process (``python -m bench.recommender_api DATA_DIR OUT``): the 
 opens one data directory per process. The child migrates a fresh warehouse, loads the bundled
 catalogue, writes ``VIEWS`` views of ``VIEWERS`` viewers into ``views`` in SQL (titles drawn from
 the catalogue with a popularity skew; 8 % of views impaired), trains the production config from
-the warehouse as ``qoe train`` does (model selection skipped: one candidate), serves the API with
+the warehouse as ``qoe recommender train`` does (model selection skipped: one candidate), serves the API with
 uvicorn and times sequential requests for random viewers.
 
 Baseline, same run and warehouse: ``GET /v1/views/{view_id}``, the Stats API's read of one view

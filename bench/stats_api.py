@@ -213,7 +213,7 @@ def run(settings: Settings) -> list[BenchRow]:
     rows = figures["rows"]
     note = (
         f"{rows['beacon_events']:,} events, {rows['views']:,} view rows, {rows['view_deltas']:,} deltas "
-        f"(loaded in SQL in {figures['load_s']:.0f} s, see warehouse/stats/bench.py); {len(QUERIES)} queries × "
+        f"(loaded in SQL in {figures['load_s']:.0f} s, see bench/stats_api.py); {len(QUERIES)} queries × "
         f"{REQUESTS} sequential requests; embedded chDB"
     )
     slowest = max(QUERIES, key=lambda url: _p95(latency[url]))

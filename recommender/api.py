@@ -23,12 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from foundation.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem
-from recommender import queries
 from recommender.catalog import title_json
 from recommender.posters import SIZES, poster_svg
 from recommender.retrain import LOOKBACK, retrainer_for
 from recommender.service import LoadedModel, RecommendationService, model_root
 from recommender.serving import MAX_K, Pick, Recommendations
+from warehouse import catalog as catalogue
 from warehouse.deps import SettingsDep, WarehouseDep
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,10 @@ def list_titles(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OrjsonResponse:
     if genre:
-        known = [name for name, _ in queries.catalog_genres(client)]
+        known = [name for name, _ in catalogue.catalog_genres(client)]
         if genre not in known:
             raise BadRequestError({"parameter": "genre", "message": f"unknown genre {genre!r}", "allowed": known})
-    rows, total = queries.search_titles(client, q.strip(), genre, limit, offset)
+    rows, total = catalogue.search_titles(client, q.strip(), genre, limit, offset)
     return OrjsonResponse(
         {"total": total, "limit": limit, "offset": offset, "titles": [title_json(row) for row in rows]}
     )
@@ -80,12 +80,12 @@ def list_titles(
 
 @router.get("/v1/catalog/genres", tags=["catalog"], summary="Every genre with its number of titles")
 def genres(client: WarehouseDep) -> OrjsonResponse:
-    return OrjsonResponse({"genres": [{"genre": name, "titles": n} for name, n in queries.catalog_genres(client)]})
+    return OrjsonResponse({"genres": [{"genre": name, "titles": n} for name, n in catalogue.catalog_genres(client)]})
 
 
 @router.get("/v1/catalog/titles/{title_id}", tags=["catalog"], summary="One title")
 def get_title(client: WarehouseDep, title_id: TitleId) -> OrjsonResponse:
-    found = queries.titles_by_id(client, [title_id]).get(title_id)
+    found = catalogue.titles_by_id(client, [title_id]).get(title_id)
     if found is None:
         return problem(404, f"no title {title_id!r} in the catalogue")
     return OrjsonResponse(title_json(found))
@@ -103,7 +103,7 @@ def poster(
     title_id: TitleId,
     size: Annotated[str, Query(pattern="^(" + "|".join(SIZES) + ")$", description="poster or thumb")] = "poster",
 ) -> Response:
-    found = queries.titles_by_id(client, [title_id]).get(title_id)
+    found = catalogue.titles_by_id(client, [title_id]).get(title_id)
     if found is None:
         return problem(404, f"no title {title_id!r} in the catalogue")
     svg = poster_svg(title_id, found["title"], found["year"], found["genres"], size)
@@ -167,7 +167,7 @@ def _recommendations_json(
     picks = [*result.picks, *result.continue_watching]
     mentioned = {pick.title_id for pick in picks} | {p.reason.because for p in picks if p.reason.because}
     try:
-        titles = queries.titles_by_id(service.client, mentioned)
+        titles = catalogue.titles_by_id(service.client, mentioned)
     except Exception:
         log.exception("recommender: catalogue unavailable")
         titles = {}
@@ -221,7 +221,7 @@ def _model_json(loaded: LoadedModel | None) -> dict[str, Any] | None:
 def current_model(service: ServiceDep) -> OrjsonResponse:
     loaded = service.models.current()
     if loaded is None:
-        detail = "no recommendation model has been trained yet: run `qoe train`"
+        detail = "no recommendation model has been trained yet: run `qoe recommender train`"
         if service.models.last_error:
             detail = f"the current model cannot be loaded: {service.models.last_error}"
         return problem(404, detail)

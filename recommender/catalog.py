@@ -27,8 +27,8 @@ from typing import Any
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from recommender import queries
 from recommender.movielens import MovieLensError, bundled_dir, load_movies
+from warehouse import catalog as catalogue
 
 MOVIELENS_PREFIX = "ml-"
 POSTER_PATH = "/v1/catalog/titles/{title_id}/poster.svg"
@@ -142,13 +142,13 @@ class CatalogLoad:
 def ensure_catalog(client: Client, frame: pd.DataFrame, now: datetime | None = None) -> CatalogLoad:
     """Store ``frame`` as the catalogue unless the latest load was this very content."""
     digest = checksum(frame)
-    if queries.latest_catalog_checksum(client) == digest:
+    if catalogue.latest_catalog_checksum(client) == digest:
         return CatalogLoad(len(frame), loaded=False, checksum=digest)
     stamp = now or datetime.now(UTC)
     version = int(stamp.timestamp() * 1000)
-    queries.insert_catalog(client, frame.loc[:, list(CATALOG_COLUMNS)], version)
+    catalogue.insert_catalog(client, frame.loc[:, list(CATALOG_COLUMNS)], version)
     source = str(frame["source"].iloc[0]) if len(frame) else ""
-    queries.record_catalog_load(client, stamp, source, digest, len(frame))
+    catalogue.record_catalog_load(client, stamp, source, digest, len(frame))
     return CatalogLoad(len(frame), loaded=True, checksum=digest)
 
 

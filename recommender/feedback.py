@@ -1,6 +1,6 @@
 """Implicit feedback from viewing: how strongly each view says "this viewer likes this title".
 
-Input: one row per view, the columns of :data:`recommender.queries.VIEW_FIELDS` (the
+Input: one row per view, the columns of :data:`warehouse.interactions.VIEW_FIELDS` (the
 sessionizer's ``views`` table, or the frame :mod:`evaluation.recommender.online` builds from the simulator).
 
 Per view (constants in :class:`FeedbackRules`):

@@ -1,7 +1,7 @@
 """Commands that need the warehouse, when the running platform holds it.
 
 The embedded warehouse (chDB) opens in one process only: while ``qoe up`` runs, its worker
-process owns it. ``qoe train`` then asks that process to train (``POST /v1/recommender/training``
+process owns it. ``qoe recommender train`` then asks that process to train (``POST /v1/recommender/training``
 on the warehouse-side API) and follows the run through ``GET /v1/recommender/training``.
 """
 

@@ -1,6 +1,6 @@
 """Training from the warehouse: views → implicit feedback → model selection → fit → atomic swap.
 
-``qoe train`` and the periodic retrain of the warehouse host run :func:`train_from_warehouse`.
+``qoe recommender train`` and the periodic retrain of the warehouse host run :func:`train_from_warehouse`.
 The production config is chosen by validation (:func:`recommender.selection.select_model`) with
 the current model's config as the incumbent, so a retrain changes the model kind only when a
 candidate is clearly better. Too little data (see :class:`DataRequirements`) is not an error of
@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from foundation.settings import Settings
-from recommender import queries
+from foundation.settings import Settings, default_of
 from recommender.feedback import DEFAULT_RULES, FeedbackRules, assess, interactions
 from recommender.interactions import Interactions
 from recommender.models import ModelConfig
@@ -35,6 +34,8 @@ from recommender.selection import DEFAULT_GRID, DEFAULT_PRODUCTION, candidates_o
 from recommender.service import model_root
 from recommender.store import POINTER_FILE, ModelStoreError, load_current, swap_in
 from recommender.trained import TrainedRecommender, train
+from warehouse import catalog as catalogue
+from warehouse import interactions as viewing
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,8 @@ def train_from_warehouse(
 
     step("read views from the warehouse")
     since = (now or datetime.now(UTC)) - options.lookback
-    views = queries.training_views(client, since)
-    durations = queries.catalog_durations(client)
+    views = viewing.training_views(client, since)
+    durations = catalogue.catalog_durations(client)
     trained = model_from_views(views, durations=durations, options=options, incumbent=incumbent, on_step=step)
     step("swap the new model in")
     directory = swap_in(trained, root)
@@ -252,7 +253,7 @@ class Retrainer:
                 return False
             trained_on = int(info.get("views", -1))
         since = datetime.now(UTC) - self.options.lookback
-        return queries.closed_view_count(client, since) == trained_on
+        return viewing.closed_view_count(client, since) == trained_on
 
     def _run_locked(self, client: Client, only_new_data: bool = False, options: TrainingOptions | None = None) -> None:
         try:
@@ -296,8 +297,8 @@ def retrainer_for(root: Path) -> Retrainer:
 # --- the periodic retrain in the warehouse host -------------------------------------------------
 @dataclass(frozen=True)
 class RetrainSchedule:
-    first_after_s: float = 300.0
-    interval_s: float = 3600.0
+    first_after_s: float = default_of("recommender_first_retrain_s")
+    interval_s: float = default_of("recommender_retrain_interval_s")
     load_catalog: bool = True
 
     @classmethod

@@ -17,12 +17,13 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from foundation.settings import Settings
-from recommender import queries
 from recommender.catalog import movielens_title_id
 from recommender.feedback import DEFAULT_RULES, FeedbackRules, assess
 from recommender.serving import PopularTitles, Recommendations, ViewerHistory, recommend
 from recommender.store import POINTER_FILE, ModelStoreError, current_version, load_model
 from recommender.trained import TrainedRecommender
+from warehouse import catalog as catalogue
+from warehouse import interactions as viewing
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class LoadedModel:
 
 
 def as_title_ids(trained: TrainedRecommender) -> TrainedRecommender:
-    """A model trained on MovieLens movieIds (``qoe recommender train``) speaks catalogue title ids
+    """A model trained on MovieLens movieIds (``qoe recommender train --from movielens``) speaks catalogue title ids
     (``ml-<movieId>``); a model trained on views already does."""
     if trained.item_ids.dtype.kind != "i":
         return trained
@@ -164,11 +165,11 @@ class RecommendationService:
 
     def _load_popular(self) -> PopularTitles:
         since = datetime.now(UTC) - self.demand_window
-        return PopularTitles(queries.demand_by_segment(self.client, since))
+        return PopularTitles(viewing.demand_by_segment(self.client, since))
 
     def history(self, viewer_id: str) -> ViewerHistory:
-        views = queries.viewer_views(self.client, viewer_id, self.max_history_views)
-        durations = queries.catalog_durations(self.client, views["title_id"].unique().tolist()) if len(views) else {}
+        views = viewing.viewer_views(self.client, viewer_id, self.max_history_views)
+        durations = catalogue.catalog_durations(self.client, views["title_id"].unique().tolist()) if len(views) else {}
         return ViewerHistory.from_views(viewer_id, assess(views, durations, self.rules), self.rules)
 
     def recommend(self, viewer_id: str, k: int) -> tuple[Recommendations, LoadedModel | None]:

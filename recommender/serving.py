@@ -210,7 +210,7 @@ def _rank_level(
 
 
 def demand_from_views(views: pd.DataFrame) -> pd.DataFrame:
-    """What :func:`recommender.queries.demand_by_segment` computes in the warehouse, from a views frame."""
+    """What :func:`warehouse.interactions.demand_by_segment` computes in the warehouse, from a views frame."""
     wanted = views[views["attempt"] & ~views["short_exit"] & (views["title_id"] != "")]
     grouped = wanted.groupby(["title_id", *SEGMENT_FIELDS], sort=True, observed=True)["viewer_id"].nunique()
     return grouped.rename("viewers").reset_index()

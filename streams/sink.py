@@ -1,8 +1,9 @@
 """The raw-event sink: every event of every beacon record becomes one row of ``beacon_events``.
 
 The sink hands whole Kafka records to ClickHouse as JSONEachRow rows of the ``beacon_records``
-Null table; ClickHouse parses them and a materialized view explodes each beacon into event rows.
-Python touches each record once, as bytes, so the per-event work runs in ClickHouse's C++.
+Null table (:func:`warehouse.events.insert_records`); ClickHouse parses them and a materialized view
+explodes each beacon into event rows. Python touches each record once, as bytes, so the per-event
+work runs in ClickHouse's C++.
 
 Exactly once, on an at-least-once log: each row keeps the Kafka source (cluster id and topic),
 partition and offset of its record. Records above the highest offset stored for their partition
@@ -23,17 +24,11 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from warehouse import events
+
 log = logging.getLogger(__name__)
 
-TABLE = "beacon_events"
-RECORDS_TABLE = "beacon_records"
 RECORD_PREFIX = b'{"server":'
-INSERT_SETTINGS = {
-    "input_format_skip_unknown_fields": 1,
-    "input_format_json_read_objects_as_strings": 1,
-    "input_format_json_defaults_for_missing_elements_in_named_tuple": 1,
-    "deduplicate_blocks_in_dependent_materialized_views": 1,
-}
 # ClickHouse codes that blame the data, not the warehouse: only these isolate a record as bad.
 _DATA_ERROR_CODES = {6, 26, 27, 32, 38, 41, 53, 69, 72, 117, 321}
 _CODE = re.compile(r"Code: (\d+)")
@@ -122,12 +117,7 @@ class RawEventSink:
 
     def _stored_offsets(self) -> dict[int, int]:
         if self._stored is None:
-            rows = self._client.query(
-                f"SELECT kafka_partition, max(kafka_offset) FROM {TABLE} "
-                "WHERE kafka_source = {source:String} GROUP BY kafka_partition",
-                parameters={"source": self.source},
-            ).result_rows
-            self._stored = {int(p): int(o) for p, o in rows}
+            self._stored = events.stored_offsets(self._client, self.source)
         return self._stored
 
     def write(self, records: list[SourceRecord]) -> WriteResult:
@@ -166,12 +156,8 @@ class RawEventSink:
             by_partition[record.partition].append(record.offset)
         present: set[tuple[int, int]] = set()
         for partition, offsets in by_partition.items():
-            rows = self._client.query(
-                f"SELECT DISTINCT kafka_offset FROM {TABLE} WHERE kafka_source = {{source:String}} "
-                "AND kafka_partition = {partition:UInt16} AND kafka_offset BETWEEN {low:UInt64} AND {high:UInt64}",
-                parameters={"source": self.source, "partition": partition, "low": min(offsets), "high": max(offsets)},
-            ).result_rows
-            present.update((partition, int(offset)) for (offset,) in rows)
+            stored = events.offsets_present(self._client, self.source, partition, min(offsets), max(offsets))
+            present.update((partition, offset) for offset in stored)
         return present
 
     def _insert_isolating_bad(self, records: list[SourceRecord], bad: list[tuple[SourceRecord, str]]) -> int:
@@ -193,7 +179,4 @@ class RawEventSink:
         return sum(record.events for record in good)
 
     def _insert(self, records: list[SourceRecord]) -> None:
-        settings = {**INSERT_SETTINGS, "insert_deduplication_token": dedup_token(self.source, records)}
-        self._client.raw_insert(
-            RECORDS_TABLE, insert_block=json_each_row(self.source, records), fmt="JSONEachRow", settings=settings
-        )
+        events.insert_records(self._client, json_each_row(self.source, records), dedup_token(self.source, records))

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query
 
 from foundation.http import OrjsonResponse, problem
-from warehouse import queries
+from warehouse import events as raw
 from warehouse.deps import WarehouseDep
 
 router = APIRouter(tags=["events"])
@@ -18,12 +18,12 @@ router = APIRouter(tags=["events"])
 def summary(
     client: WarehouseDep, minutes: Annotated[int | None, Query(ge=1, le=60 * 24 * 366)] = None
 ) -> OrjsonResponse:
-    return OrjsonResponse(queries.event_summary(client, minutes))
+    return OrjsonResponse(raw.event_summary(client, minutes))
 
 
 @router.get("/v1/events", summary="One view's raw events, in sequence order")
 def events(client: WarehouseDep, view_id: Annotated[str, Query(min_length=1, max_length=64)]) -> OrjsonResponse:
-    frame = queries.view_events(client, view_id)
+    frame = raw.view_events(client, view_id)
     if frame.empty:
         return problem(404, f"no events for view {view_id!r}")
     frame["attrs"] = frame["attrs"].map(orjson.loads)

@@ -1,6 +1,9 @@
-"""Steering decisions in the warehouse: the queries behind the API and the dashboard page.
+"""Steering decisions. Owns ``steering_decisions``.
 
-Every query on ``steering_decisions`` is here, so the table's layout is known in one place.
+The one writer is :func:`insert_decisions`, called by the stream worker's decision sink
+(``streams.cdn_scores.agents``) with the gateway's decision log; the reads serve
+``/v1/steering/decisions``, ``/v1/steering/priorities`` and the steering dashboard page. Every
+query on the table is here, so its layout is known in one place.
 """
 
 from __future__ import annotations
@@ -9,6 +12,33 @@ from typing import Any
 
 import pandas as pd
 from clickhouse_connect.driver.client import Client
+
+from warehouse.results import query_frame
+
+TABLE = "steering_decisions"
+# The columns of a decision record (``schemas.steering``) as the table stores them, in insert order.
+DECISION_COLUMNS = (
+    "decided_at",
+    "instance",
+    "config_id",
+    "group_key",
+    "country",
+    "asn",
+    "device",
+    "stream_type",
+    "version",
+    "from_pathway",
+    "to_pathway",
+    "previous_priority",
+    "priority",
+    "reason_code",
+    "reason_text",
+    "figure_pathway",
+    "figure_qoe",
+    "figure_adjusted",
+    "figure_views",
+    "figure_level",
+)
 
 RECENT_DECISIONS_SQL = """
 SELECT decided_at, instance, group_key, version, from_pathway, to_pathway, priority, reason_code, reason_text,
@@ -33,14 +63,20 @@ LIMIT {limit:UInt32}
 """
 
 
+def insert_decisions(client: Client, rows: list[list[Any]]) -> None:
+    """Rows of :data:`DECISION_COLUMNS`; a replayed decision replaces itself (the table's key)."""
+    if rows:
+        client.insert(TABLE, rows, column_names=list(DECISION_COLUMNS))
+
+
 def recent_decisions(client: Client, minutes: int = 60, limit: int = 200) -> pd.DataFrame:
     """The newest priority changes, with their reasons and the figures behind them."""
-    return client.query_df(RECENT_DECISIONS_SQL, parameters={"minutes": minutes, "limit": limit})
+    return query_frame(client, RECENT_DECISIONS_SQL, {"minutes": minutes, "limit": limit})
 
 
 def current_priorities(client: Client, minutes: int = 24 * 60, limit: int = 500) -> pd.DataFrame:
     """Each group's latest priority per steering replica (changes within ``minutes``)."""
-    return client.query_df(CURRENT_PRIORITIES_SQL, parameters={"minutes": minutes, "limit": limit})
+    return query_frame(client, CURRENT_PRIORITIES_SQL, {"minutes": minutes, "limit": limit})
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboards.data import DashboardData
-from warehouse import queries
+from warehouse import events as raw
 
 PATH = "/"
 TITLE = "Live traffic"
@@ -51,9 +51,9 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     )
     def refresh(_: Any) -> tuple[list[html.Div], go.Figure, go.Figure]:
         client = data.warehouse()
-        events = queries.events_per_minute(client, WINDOW_MINUTES)
-        views = queries.active_views_by_cdn(client, WINDOW_MINUTES)
-        summary = queries.event_summary(client, minutes=1)
+        events = raw.events_per_minute(client, WINDOW_MINUTES)
+        views = raw.active_views_by_cdn(client, WINDOW_MINUTES)
+        summary = raw.event_summary(client, minutes=1)
         tiles = [
             _tile("events in the last minute", f"{summary['rows']:,}"),
             _tile("views active in the last minute", f"{summary['views']:,}"),

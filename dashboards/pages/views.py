@@ -1,6 +1,6 @@
 """View explorer: find a view, see its metrics and its event timeline.
 
-Reads the same query layer as ``GET /v1/views/{view_id}``.
+Reads the same functions as ``GET /v1/views/{view_id}``: ``warehouse.views`` and ``warehouse.events``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dash import Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboards.data import DashboardData
-from warehouse.stats import queries
+from warehouse import events as raw
+from warehouse import views
 from warehouse.stats.queries import Window
 
 PATH = "/views"
@@ -116,7 +117,7 @@ def _score(value: float | None) -> str:
 
 
 def recent(client: Client) -> html.Ul:
-    rows = queries.recent_views(client, Window.last(60))
+    rows = views.recent_views(client, Window.last(60))
     return html.Ul(
         [
             html.Li(
@@ -136,11 +137,11 @@ def render(client: Client, view_id: str | None) -> tuple[Any, go.Figure, list[di
     empty = go.Figure()
     if not view_id:
         return html.P("Enter a view id, or pick one below."), empty, [], recent(client)
-    view = queries.view(client, view_id.strip())
+    view = views.view(client, view_id.strip())
     if view is None:
         return html.P(f"No view {view_id!r} (or it is not sessionized yet)."), empty, [], recent(client)
-    events = queries.view_events(client, view["view_id"], int(view["clock_offset_ms"]))
-    return summary(view), timeline_figure(events), event_rows(events), recent(client)
+    timeline = raw.timeline(client, view["view_id"], int(view["clock_offset_ms"]))
+    return summary(view), timeline_figure(timeline), event_rows(timeline), recent(client)
 
 
 def register(app: dash.Dash, data: DashboardData) -> None:

@@ -1,14 +1,12 @@
 """The live demand source (the sessionizer's per-minute rollup in ClickHouse) and its API routes.
 
 :class:`ClickHouseDemandSource` answers the :class:`~delivery.autoscaling.signals.DemandSource`
-frame from ``qoe_minute_cube``: per minute and region, the peak of concurrently active views
-(the per-instant ``active_samples``, every 5 s, summed over the region's rows, then the minute's maximum:
-REFERENCE §2 "concurrent viewers") and the egress (``bitrate_ms`` is Σ kbps × ms of playing
-time, so ÷ 60 is the minute's mean bits per second).
+frame from :func:`warehouse.demand.demand`: per minute and region, the peak of concurrently active
+views (REFERENCE §2 "concurrent viewers") and the egress in bits per second. The query, the only
+one that knows the rollup's columns, is in :mod:`warehouse.demand`.
 
 Regions are delivery regions, not ISO subdivisions: each country maps to one (``REGION_OF``,
-a parameter), the rest go to ``other``. All SQL that depends on the sessionizer's columns is in
-:data:`DEMAND_SQL`, so a change of the rollup touches one place.
+a parameter), the rest go to ``other``.
 
 :func:`warehouse_autoscaling_router` serves ``/v1/autoscaling/signals`` and
 ``/v1/autoscaling/metrics`` (Prometheus text of the signal's gauges, refreshed on each scrape) from
@@ -29,10 +27,10 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from delivery.autoscaling.api import autoscaling_router
-from delivery.autoscaling.capacity import CapacityModel
 from delivery.autoscaling.schedule import FileEventSchedule
 from delivery.autoscaling.signals import DEMAND_COLUMNS, AutoscalingSignals, DemandUnavailableError, SignalConfig
-from delivery.options import DeliveryOptions
+from foundation.settings import Settings
+from warehouse.demand import demand
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +46,6 @@ _REGION_COUNTRIES: dict[str, tuple[str, ...]] = {
 REGION_OF: dict[str, str] = {country: region for region, codes in _REGION_COUNTRIES.items() for country in codes}
 OTHER_REGION = "other"
 
-DEMAND_SQL = """
-SELECT
-    minute,
-    transform(country, {countries:Array(String)}, {regions:Array(String)}, {other:String}) AS region,
-    arrayMax(sumForEachMerge(active_samples)) AS concurrency,
-    sum(bitrate_ms) / 60 AS egress_bps
-FROM qoe_minute_cube
-WHERE minute >= toStartOfMinute({since:DateTime64(3, 'UTC')}) AND minute < {until:DateTime64(3, 'UTC')}
-GROUP BY minute, region
-ORDER BY region, minute
-"""
-
 
 class ClickHouseDemandSource:
     """Per-minute concurrency and egress per delivery region, from the sessionizer's rollup."""
@@ -69,42 +55,15 @@ class ClickHouseDemandSource:
         self.region_of = dict(REGION_OF if region_of is None else region_of)
 
     def __call__(self, since: datetime, until: datetime) -> pd.DataFrame:
-        countries = sorted(self.region_of)
-        frame = self.client().query_df(
-            DEMAND_SQL,
-            parameters={
-                "countries": countries,
-                "regions": [self.region_of[c] for c in countries],
-                "other": OTHER_REGION,
-                "since": since,
-                "until": until,
-            },
-        )
+        frame = demand(self.client(), self.region_of, OTHER_REGION, since, until)
         if frame.empty:
             return pd.DataFrame({column: [] for column in DEMAND_COLUMNS})
-        frame["minute"] = pd.to_datetime(frame["minute"], utc=True)
         frame["concurrency"] = frame["concurrency"].clip(lower=0).astype(float)
         return frame[list(DEMAND_COLUMNS)]
 
 
-def signal_config(options: DeliveryOptions) -> SignalConfig:
-    capacity = CapacityModel(
-        edge_gbps_per_replica=options.autoscaling_edge_gbps_per_replica,
-        origin_rps_per_replica=options.autoscaling_origin_rps_per_replica,
-        ingest_beacons_per_replica=options.autoscaling_ingest_beacons_per_replica,
-        worker_events_per_replica=options.autoscaling_worker_events_per_replica,
-        headroom=options.autoscaling_headroom,
-    )
-    return SignalConfig(
-        capacity=capacity,
-        provision_minutes=options.autoscaling_provision_minutes,
-        stabilisation_s=options.autoscaling_stabilisation_s,
-        max_data_age_s=options.autoscaling_max_data_age_s,
-    )
-
-
-def event_schedule(options: DeliveryOptions) -> FileEventSchedule | None:
-    path = options.autoscaling_events_file
+def event_schedule(settings: Settings) -> FileEventSchedule | None:
+    path = settings.autoscaling_events_file
     return FileEventSchedule(path) if path is not None else None
 
 
@@ -117,13 +76,13 @@ def signals_from_warehouse(request: Request) -> AutoscalingSignals:
     with _build_lock:
         signals: AutoscalingSignals | None = getattr(state, "autoscaling", None)
         if signals is None:
-            options = DeliveryOptions.from_settings(state.settings)
+            settings: Settings = state.settings
             registry: CollectorRegistry = getattr(state, "registry", None) or CollectorRegistry()
             warehouse: Client = state.warehouse
             signals = AutoscalingSignals(
                 ClickHouseDemandSource(lambda: warehouse),
-                signal_config(options),
-                schedule=event_schedule(options),
+                SignalConfig.from_settings(settings),
+                schedule=event_schedule(settings),
                 registry=registry,
             )
             state.autoscaling = signals

@@ -35,10 +35,10 @@ import pandas as pd
 
 from recommender.feedback import DEFAULT_RULES, FeedbackRules, assess, interactions, per_title
 from recommender.models import ModelConfig
-from recommender.queries import typed_views
 from recommender.retrain import DataRequirements, TrainingOptions, model_from_views
 from recommender.serving import SEGMENT_FIELDS, PopularTitles, Segment, ViewerHistory, recommend_many
 from recommender.trained import TrainedRecommender, train
+from warehouse.interactions import typed_views
 
 ProgressCallback = Callable[[str, int, int], None]
 

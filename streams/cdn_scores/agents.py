@@ -7,7 +7,8 @@
   back-off group) and publishes them to the compacted ``cdn-scores`` topic, keyed
   ``cdn|group``; a key that has no figure any more gets a tombstone, so the board forgets it.
 * ``steering-decision-sink`` writes the gateway's decision log (``steering-decisions``) into the
-  ``steering_decisions`` table; the table's key makes a replayed record replace itself.
+  ``steering_decisions`` table (:func:`warehouse.steering.insert_decisions`); the table's key makes
+  a replayed record replace itself.
 
 Each worker folds the views of the beacon partitions it owns. With one worker (``qoe up``) that
 is every view; running several workers needs a merge step before publishing (see
@@ -30,32 +31,10 @@ from clickhouse_connect.driver.client import Client
 from foundation.settings import Settings
 from schemas.steering import CdnScore
 from streams.cdn_scores.live import LiveScoreConfig, LiveScores, ScoreRecordError
+from warehouse.steering import DECISION_COLUMNS, insert_decisions
 
 log = logging.getLogger(__name__)
 
-DECISIONS_TABLE = "steering_decisions"
-DECISION_COLUMNS = (
-    "decided_at",
-    "instance",
-    "config_id",
-    "group_key",
-    "country",
-    "asn",
-    "device",
-    "stream_type",
-    "version",
-    "from_pathway",
-    "to_pathway",
-    "previous_priority",
-    "priority",
-    "reason_code",
-    "reason_text",
-    "figure_pathway",
-    "figure_qoe",
-    "figure_adjusted",
-    "figure_views",
-    "figure_level",
-)
 TAKE_RECORDS = 2000
 TAKE_WITHIN_S = 0.1
 
@@ -101,8 +80,7 @@ def write_decisions(client: Client, values: list[bytes]) -> tuple[int, int]:
         except ValueError as exc:
             refused += 1
             log.warning("skipping a steering decision record: %s", exc)
-    if rows:
-        client.insert(DECISIONS_TABLE, rows, column_names=list(DECISION_COLUMNS))
+    insert_decisions(client, rows)
     return len(rows), refused
 
 
@@ -114,9 +92,7 @@ def add_steering_agents(
     clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
 ) -> LiveScores:
     """Register the score fold, the score publisher and the decision sink on ``app``."""
-    live = LiveScores(
-        LiveScoreConfig(window_s=settings.steering_score_window_s, min_views=settings.steering_score_min_views)
-    )
+    live = LiveScores(LiveScoreConfig.from_settings(settings))
     beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
     scores_topic = app.topic(settings.topic_cdn_scores, key_type=bytes, value_type=bytes, value_serializer="raw")
     decisions = app.topic(settings.topic_steering_decisions, key_type=bytes, value_type=bytes, value_serializer="raw")

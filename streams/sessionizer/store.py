@@ -1,13 +1,13 @@
 """The sessionizer's side of the warehouse: what it writes, and what it reads back to rebuild.
 
-Writes: ``views`` (one row per view and flush, ReplacingMergeTree on ``version``) and
-``view_deltas`` (the change of each (view, minute, CDN) cell; materialized views roll it up).
-``views`` goes first: a view with no ``views`` row has no deltas either, which is what lets a
-restarted worker treat a view it cannot find as new.
+Writes (:func:`warehouse.views.write_flush`, the tables' one writer): ``views`` (one row per view
+and flush) and ``view_deltas`` (the change of each (view, minute, CDN) cell; materialized views
+roll it up).
 
-Reads, for a view this process has not seen yet or must fold again: its latest ``views`` row
-(meta), its ledger (the deltas summed per cell: exactly what the rollups hold for it) and its
-events (``beacon_events``, which the raw sink writes exactly once).
+Reads, for a view this process has not seen yet or must fold again: its latest state (meta), its
+ledger (the deltas summed per cell: exactly what the rollups hold for it) and its events
+(``beacon_events``, which the raw sink writes exactly once). The SQL is in :mod:`warehouse.views`
+and :mod:`warehouse.events`; this module turns rows into the sessionizer's types.
 """
 
 from __future__ import annotations
@@ -19,30 +19,15 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from schemas.dimensions import VIEW_DIMENSION_COLUMNS
 from schemas.view_facts import COLUMNS, Key
 from streams.sessionizer.events import Dims, Ev, to_ev
 from streams.sessionizer.view import ViewMeta
+from warehouse import events as raw_events
+from warehouse import views
 
-VIEWS = "views"
-DELTAS = "view_deltas"
-_INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
-_META_FIELDS = (
-    "viewer_id",
-    "first_cdn",
-    "country",
-    "region",
-    "asn",
-    "device_type",
-    "os",
-    "browser",
-    "player_name",
-    "player_version",
-    "title_id",
-    "title",
-    "stream_type",
-    "sdk_name",
-    "sdk_version",
-)
+# The view's dimensions as ``views`` stores them: the CDN a view started on is ``first_cdn``.
+_META_FIELDS = ("viewer_id", "first_cdn", *(c for c in VIEW_DIMENSION_COLUMNS if c != "cdn"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,31 +52,14 @@ class ViewStore:
         self.client = client
 
     def known(self, view_ids: Sequence[str]) -> dict[str, StoredView]:
-        """The latest ``views`` row of each view that has one."""
-        if not view_ids:
-            return {}
-        fields = ", ".join(_META_FIELDS)
-        rows = self.client.query(
-            f"SELECT view_id, argMax(tuple(version, toUnixTimestamp64Milli(first_seen_at), "
-            f"toUnixTimestamp64Milli(last_received_at), clock_offset_ms, closed, {fields}), version) "
-            f"FROM {VIEWS} WHERE view_id IN {{ids:Array(String)}} GROUP BY view_id",
-            parameters={"ids": list(view_ids)},
-        ).result_rows
-        return {str(view_id): _stored(str(view_id), values) for view_id, values in rows}
+        """The latest state of each view that has a ``views`` row."""
+        rows = views.latest_states(self.client, view_ids, _META_FIELDS)
+        return {str(row[0]): _stored(str(row[0]), row[1:]) for row in rows}
 
     def ledgers(self, view_ids: Sequence[str]) -> dict[str, Ledger]:
-        if not view_ids:
-            return {}
-        sums = ", ".join(f"sum({c})" for c in COLUMNS)
-        rows = self.client.query(
-            f"SELECT view_id, intDiv(toUnixTimestamp(minute), 60) AS m, cdn, {sums}, "
-            "sumForEach(CAST(active_samples, 'Array(Int64)')), max(vst_samples) "
-            f"FROM {DELTAS} WHERE view_id IN {{ids:Array(String)}} GROUP BY view_id, m, cdn",
-            parameters={"ids": list(view_ids)},
-        ).result_rows
         ledgers: dict[str, Ledger] = {v: Ledger({}, {}, False) for v in view_ids}
         width = len(COLUMNS)
-        for row in rows:
+        for row in views.delta_sums(self.client, view_ids):
             ledger = ledgers[str(row[0])]
             key = (int(row[1]), str(row[2]))
             ledger.vectors[key] = [float(x) for x in row[3 : 3 + width]]
@@ -103,37 +71,18 @@ class ViewStore:
 
     def events(self, view_ids: Sequence[str]) -> dict[str, list[Ev]]:
         """Every stored event of these views (duplicates included: the fold keeps one per seq)."""
-        if not view_ids:
-            return {}
-        rows = self.client.query(
-            "SELECT view_id, attrs FROM beacon_events WHERE view_id IN {ids:Array(String)}",
-            parameters={"ids": list(view_ids)},
-        ).result_rows
         found: dict[str, list[Ev]] = {}
-        for view_id, attrs in rows:
-            found.setdefault(str(view_id), []).append(to_ev(orjson.loads(attrs)))
+        for view_id, attrs in raw_events.events_of_views(self.client, view_ids):
+            found.setdefault(view_id, []).append(to_ev(orjson.loads(attrs)))
         return found
 
     def open_views(self, since_ms: int) -> list[tuple[str, int]]:
         """Views not closed whose newest beacon arrived at or after ``since_ms``: (view id, received ms)."""
-        rows = self.client.query(
-            f"SELECT view_id, max(toUnixTimestamp64Milli(last_received_at)) FROM {VIEWS} "
-            "WHERE last_received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
-            "GROUP BY view_id HAVING argMax(closed, version) = 0",
-            parameters={"since": since_ms},
-        ).result_rows
-        return [(str(view_id), int(received)) for view_id, received in rows]
+        return views.open_views(self.client, since_ms)
 
-    def write(self, views: list[dict[str, Any]], deltas: list[dict[str, Any]], token: str) -> None:
+    def write(self, rows: list[dict[str, Any]], deltas: list[dict[str, Any]], token: str) -> None:
         """Views first, then deltas; a retry with the same token is dropped by ClickHouse."""
-        for table, rows in ((VIEWS, views), (DELTAS, deltas)):
-            if rows:
-                self.client.raw_insert(
-                    table,
-                    insert_block=b"\n".join(orjson.dumps(row) for row in rows),
-                    fmt="JSONEachRow",
-                    settings={**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}/{table}"},
-                )
+        views.write_flush(self.client, rows, deltas, token)
 
 
 def _stored(view_id: str, values: tuple[Any, ...]) -> StoredView:

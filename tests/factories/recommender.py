@@ -69,7 +69,7 @@ def write_ratings(path: Path, frame: pd.DataFrame | None = None) -> Path:
     return path
 
 
-# --- views, as the sessionizer writes them (streams/migrations/0002_views.sql) ------------------
+# --- views, as the sessionizer writes them (warehouse/migrations/0002_views.sql) ------------------
 VIEW_EPOCH = datetime(2026, 9, 1, tzinfo=UTC)
 
 
@@ -131,8 +131,8 @@ def view_row(
 
 
 def views_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows of :func:`view_row` as the frame :mod:`recommender.queries` returns."""
-    from recommender.queries import typed_views
+    """Rows of :func:`view_row` as the frame :mod:`warehouse.interactions` returns."""
+    from warehouse.interactions import typed_views
 
     if not rows:
         return typed_views(pd.DataFrame({"at_ms": pd.Series([], dtype="int64")}))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pytest
 
-from recommender import queries
 from recommender.catalog import (
     CATALOG_COLUMNS,
     checksum,
@@ -19,6 +18,7 @@ from recommender.catalog import (
 )
 from recommender.movielens import MovieLensError, bundled_dir
 from recommender.posters import poster_svg
+from warehouse import catalog as catalogue
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -111,8 +111,8 @@ def test_loading_is_idempotent_and_a_new_version_replaces_titles(warehouse: Clie
     renamed = frame.copy()
     renamed.loc[0, "title"] = "Toy Story (restored)"
     assert ensure_catalog(warehouse, renamed, now=datetime(2026, 1, 3, tzinfo=UTC)).loaded
-    assert queries.titles_by_id(warehouse, ["ml-1"])["ml-1"]["title"] == "Toy Story (restored)"
-    rows, total = queries.search_titles(warehouse, "toy", "", 10, 0)
+    assert catalogue.titles_by_id(warehouse, ["ml-1"])["ml-1"]["title"] == "Toy Story (restored)"
+    rows, total = catalogue.search_titles(warehouse, "toy", "", 10, 0)
     assert total == 1 and rows[0]["title"] == "Toy Story (restored)"
 
 
@@ -123,16 +123,16 @@ def names(rows: list[dict[str, Any]]) -> list[str]:
 @pytest.mark.integration
 def test_search_by_name_and_genre(warehouse: Client, tmp_path: Path) -> None:
     ensure_catalog(warehouse, movielens_catalog(write_movielens(tmp_path / "ml")))
-    rows, total = queries.search_titles(warehouse, "the", "", 10, 0)
+    rows, total = catalogue.search_titles(warehouse, "the", "", 10, 0)
     assert total == 2 and names(rows) == [
         "The American President",
         "The City of Lost Children (Cité des enfants perdus, La)",
     ]
-    rows, total = queries.search_titles(warehouse, "", "Drama", 1, 1)
+    rows, total = catalogue.search_titles(warehouse, "", "Drama", 1, 1)
     assert total == 2 and names(rows) == [f"The {CITY}"]
-    rows, _ = queries.search_titles(warehouse, "cité", "", 10, 0)  # accents and case: a match in the source name
+    rows, _ = catalogue.search_titles(warehouse, "cité", "", 10, 0)  # accents and case: a match in the source name
     assert names(rows) == [f"The {CITY}"]
-    assert queries.catalog_genres(warehouse)[:3] == [("Adventure", 2), ("Comedy", 2), ("Drama", 2)]
+    assert catalogue.catalog_genres(warehouse)[:3] == [("Adventure", 2), ("Comedy", 2), ("Drama", 2)]
 
 
 def test_titles_as_the_api_shows_them() -> None:

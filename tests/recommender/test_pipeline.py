@@ -1,10 +1,10 @@
-"""Simulated viewing → gateway → Kafka (Tansu) → sessionizer → views (chDB) → ``qoe train`` → API.
+"""Simulated viewing → gateway → Kafka (Tansu) → sessionizer → views (chDB) → ``qoe recommender train`` → API.
 
 The whole path on real parts: the audience simulator runs in virtual time with viewers of three
 tastes (animation, horror, documentaries: the most rated MovieLens titles of each genre), its
-beacons go through the LocalStack gateway, the sessionizer writes ``views``, ``qoe train`` asks
-the worker (which holds the embedded warehouse) to train, and the recommendations are read back
-through the gateway.
+beacons go through the LocalStack gateway, the sessionizer writes ``views``, ``qoe recommender
+train`` asks the worker (which holds the embedded warehouse) to train, and the recommendations
+are read back through the gateway.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def test_simulated_viewing_trains_a_model_that_recommends_within_taste(
         for name, value in stack.env.items():
             if name.startswith("QOE_"):
                 monkeypatch.setenv(name, value)
-        assert main(["train"]) == 0  # the worker holds the warehouse: qoe train asks it
+        assert main(["recommender", "train"]) == 0  # the worker holds the warehouse: the command asks it
 
         model = client.get("/v1/recommender/model").json()
         assert model["source"] == "views" and model["info"]["views"] == len(views)

@@ -19,7 +19,7 @@ EASE_5 = ModelConfig("ease", {"lam": 5.0})
 
 
 def trained_on_movie_ids(config: ModelConfig = EASE_5) -> TrainedRecommender:
-    """A model as ``qoe recommender train`` makes it: MovieLens movieIds (10, 20, … 120) as item ids."""
+    """As ``qoe recommender train --from movielens`` makes it: MovieLens movieIds (10, 20, … 120) as item ids."""
     matrix = clustered_matrix(n_users=40, n_items=12, clusters=2, per_user=4)
     return train(Interactions(matrix, np.arange(40), np.arange(1, 13) * 10), config)
 

@@ -6,12 +6,14 @@ turned into 400 by ``StatsRoute``, and query parameters a route does not know ar
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from foundation.http import OrjsonResponse, bad_request_route, only_params, problem
+from schemas.dimensions import SliceName
+from warehouse import events, views
 from warehouse.deps import WarehouseDep
 from warehouse.stats import queries
 from warehouse.stats.metrics import BY_NAME, METRICS
@@ -20,8 +22,7 @@ from warehouse.stats.queries import DIMENSIONS, MAX_MINUTES, STEPS, Filters, Win
 FILTER_PARAMS = tuple(DIMENSIONS)
 
 
-Dimension = Literal["cdn", "country", "asn", "device_type", "player", "title", "stream_type"]
-assert set(get_args(Dimension)) == set(DIMENSIONS)
+Dimension = SliceName
 
 
 ALLOWED = {"metric": list(BY_NAME), "dimension": list(DIMENSIONS), "step": list(STEPS)}
@@ -286,10 +287,10 @@ def view(
     client: WarehouseDep,
     view_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The view id.")],
 ) -> OrjsonResponse:
-    found = queries.view(client, view_id)
+    found = views.view(client, view_id)
     if found is None:
-        if queries.has_events(client, view_id):
+        if events.has_events(client, view_id):
             return problem(404, f"view {view_id!r} has events but is not sessionized yet; retry in a second")
         return problem(404, f"no view {view_id!r}: no beacon with this view id was stored")
-    events = queries.view_events(client, view_id, int(found["clock_offset_ms"]))
-    return OrjsonResponse({"view": found, "events": events})
+    timeline = events.timeline(client, view_id, int(found["clock_offset_ms"]))
+    return OrjsonResponse({"view": found, "events": timeline})

@@ -1,4 +1,7 @@
-"""Reads of the QoE read model: one query layer for ``/v1/stats``, ``/v1/views`` and the dashboards.
+"""The QoE metrics over the rollups: ``/v1/stats`` and the dashboards read them here. Owns no table.
+
+Reads ``qoe_minute``, ``qoe_minute_cube`` and ``qoe_hour``, which materialized views fill from
+``view_deltas`` (:mod:`warehouse.views` owns it and its one writer).
 
 Windows are whole minutes of the server's clock ending with the current (partial) minute.
 Without filters, and with one, the per-dimension rollup ``qoe_minute`` answers; with several
@@ -8,29 +11,20 @@ same materialized views from the same deltas, so they agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-import orjson
 from clickhouse_connect.driver.client import Client
 
 from foundation.http import BadRequestError
+from schemas.dimensions import SLICES
 from schemas.view_facts import COLUMNS
 from warehouse.stats.metrics import compute
 
-# API dimension name → column of the cube and of ``views``.
-DIMENSIONS: dict[str, str] = {
-    "cdn": "cdn",
-    "country": "country",
-    "asn": "asn",
-    "device_type": "device_type",
-    "player": "player_name",
-    "title": "title_id",
-    "stream_type": "stream_type",
-}
+# API dimension name → column of the cube and of ``views`` (schemas.dimensions is the one list).
+DIMENSIONS: dict[str, str] = {name: dimension.column for name, dimension in SLICES.items()}
 STEPS: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
 MAX_MINUTES = 60 * 24 * 31
 MAX_POINTS = 1500
@@ -267,119 +261,3 @@ def timeseries(
 def _floor(t: datetime, minutes: int) -> datetime:
     seconds = int(t.timestamp())
     return datetime.fromtimestamp(seconds - seconds % (minutes * 60), UTC)
-
-
-# --- views --------------------------------------------------------------------------------
-
-_TIME_COLUMNS = ("first_seen_at", "last_received_at", "requested_at", "started_at", "ended_at", "last_event_at")
-_BOOL_COLUMNS = (
-    "closed",
-    "attempt",
-    "played",
-    "autoplay",
-    "ebvs",
-    "short_exit",
-    "vsf",
-    "vsf_business",
-    "vpf",
-    "vpf_business",
-)
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def _view_select() -> str:
-    times = ", ".join(f"toUnixTimestamp64Milli({c}) AS {c}" for c in _TIME_COLUMNS)
-    return f"SELECT * EXCEPT ({', '.join(_TIME_COLUMNS)}), {times} FROM views"
-
-
-def _view_dict(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-    view = dict(zip(names, values, strict=True))
-    for column in _TIME_COLUMNS:
-        view[column] = _iso(view[column])
-    for column in _BOOL_COLUMNS:
-        view[column] = bool(view[column])
-    return view
-
-
-def view(client: Client, view_id: str) -> dict[str, Any] | None:
-    """The latest state of one view, or None."""
-    result = client.query(
-        f"{_view_select()} WHERE view_id = {{view_id:String}} ORDER BY version DESC LIMIT 1",
-        parameters={"view_id": view_id},
-    )
-    if not result.result_rows:
-        return None
-    return _view_dict(result.column_names, result.result_rows[0])
-
-
-def view_events(client: Client, view_id: str, clock_offset_ms: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
-    """One view's events in seq order, as the player sent them, plus the server-clock time of each."""
-    rows = client.query(
-        "SELECT attrs, toUnixTimestamp64Milli(received_at) FROM beacon_events WHERE view_id = {view_id:String} "
-        "ORDER BY seq, received_at LIMIT 1 BY seq LIMIT {limit:UInt32}",
-        parameters={"view_id": view_id, "limit": limit},
-    ).result_rows
-    events = []
-    for attrs, received in rows:
-        event = orjson.loads(attrs)
-        event["server_time"] = _iso(int(event["ts"]) + clock_offset_ms)
-        event["received_at"] = _iso(int(received))
-        events.append(event)
-    return events
-
-
-def has_events(client: Client, view_id: str) -> bool:
-    rows = client.query(
-        "SELECT count() FROM beacon_events WHERE view_id = {view_id:String}", parameters={"view_id": view_id}
-    ).result_rows
-    return bool(rows and rows[0][0])
-
-
-def _latest_views_sql(window: Window, filters: Filters, params: dict[str, Any], extra: str = "") -> str:
-    """Latest version of each view that started in the window and matches the filters."""
-    columns = ", ".join(f"argMax({c}, version) AS {c}" for c in (*DIMENSIONS.values(), "vst_ms", "qoe_score"))
-    params.update(window.params())
-    return (
-        f"SELECT view_id, {columns}, argMax(started_at, version) AS started {extra} FROM views "
-        "WHERE started_at >= toDateTime({t0:Int64}) AND started_at < toDateTime({t1:Int64}) GROUP BY view_id "
-        f"HAVING {filters.cube_sql(params)}"
-    )
-
-
-def vst_histogram(
-    client: Client, window: Window, filters: Filters | None = None, bin_ms: int = 250, max_ms: int = 10_000
-) -> list[dict[str, Any]]:
-    """Startup times of the views that started in the window, in ``bin_ms`` bins up to ``max_ms`` (+ overflow)."""
-    filters = filters or Filters()
-    params: dict[str, Any] = {}
-    rows = client.query(
-        f"SELECT vst_ms FROM ({_latest_views_sql(window, filters, params)}) WHERE vst_ms IS NOT NULL", parameters=params
-    ).result_rows
-    values = np.array([float(r[0]) for r in rows], dtype=np.float64)
-    edges = np.arange(0, max_ms + bin_ms, bin_ms, dtype=np.float64)
-    counts, _ = np.histogram(np.minimum(values, max_ms), bins=np.append(edges, np.inf))
-    return [
-        {"from_ms": float(edges[i]), "to_ms": float(edges[i + 1]) if i + 1 < len(edges) else None, "views": int(n)}
-        for i, n in enumerate(counts)
-    ]
-
-
-def recent_views(
-    client: Client, window: Window, filters: Filters | None = None, limit: int = 20
-) -> list[dict[str, Any]]:
-    """Views that started in the window, lowest QoE score first: where to look."""
-    filters = filters or Filters()
-    params: dict[str, Any] = {"limit": limit}
-    rows = client.query(
-        f"SELECT view_id, cdn, title_id, qoe_score, toUnixTimestamp64Milli(started) FROM "
-        f"({_latest_views_sql(window, filters, params)}) ORDER BY qoe_score ASC NULLS LAST, started DESC "
-        "LIMIT {limit:UInt32}",
-        parameters=params,
-    ).result_rows
-    return [
-        {"view_id": v, "cdn": cdn, "title": title, "qoe_score": score, "started_at": _iso(int(started))}
-        for v, cdn, title, score, started in rows
-    ]

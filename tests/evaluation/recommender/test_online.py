@@ -11,9 +11,9 @@ from qoe_sim.metrics import ViewMetrics
 from evaluation.recommender.online import OnlineConfig, evaluate, next_watches, simulate, views_frame
 from recommender.feedback import DEFAULT_RULES, assess
 from recommender.movielens import bundled_dir
-from recommender.queries import VIEW_FIELDS
 from tests.factories.recommender import VIEW_EPOCH, cluster_title, view_row
 from tests.factories.recommender import views_frame as factory_frame
+from warehouse.interactions import VIEW_FIELDS
 
 ORIGIN_MS = 1_767_225_600_000  # 2026-01-01
 

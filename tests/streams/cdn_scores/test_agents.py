@@ -8,8 +8,9 @@ import pytest
 
 from delivery.steering.service import DecisionRecord
 from schemas.steering import GLOBAL
-from streams.cdn_scores.agents import DECISION_COLUMNS, ScorePublisher, decision_row
+from streams.cdn_scores.agents import ScorePublisher, decision_row
 from tests.factories.delivery import NO_MOBILE_LIVE, score
+from warehouse.steering import DECISION_COLUMNS
 
 
 def test_publisher_sends_every_figure_and_tombstones_keys_that_lost_theirs() -> None:

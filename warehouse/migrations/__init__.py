@@ -1,8 +1,14 @@
-"""Numbered, forward-only migrations.
+"""Numbered, forward-only migrations: the warehouse's DDL, every ``NNNN_name.sql`` beside this module.
 
-DDL lives next to the code that owns it: each owning package keeps ``migrations/NNNN_name.sql``.
-Numbers are global across packages, so the order is total. Applied versions are recorded in
-``schema_migrations``; a file that changed after it was applied is an error, never silently re-run.
+Numbers give a total order. Applied versions are recorded in ``schema_migrations`` with the checksum
+of their text; a file that changed after it was applied is an error, never silently re-run.
+
+Why the files live here: every table has one owning module in ``warehouse/`` (see the docstrings of
+:mod:`warehouse.events`, :mod:`warehouse.views`, ...), so its DDL sits beside them. They moved from
+``streams/``, ``delivery/`` and ``recommender/``, and an existing data directory must not notice:
+the ledger records the version, name and checksum of each file and never its folder, so the
+files kept their names and their bytes. Never edit an applied file, not even a comment (several
+still name their old folders): its checksum would change and :func:`migrate` would refuse to run.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from clickhouse_connect.driver.client import Client
 
 from foundation.settings import Settings
 
-OWNER_PACKAGES = ("streams", "delivery", "recommender", "warehouse")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 _LEDGER = """
@@ -34,7 +39,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 class Migration:
     version: int
     name: str
-    owner: str
     sql: str
 
     @property
@@ -50,21 +54,19 @@ def _only_comments(sql: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in sql.splitlines())
 
 
-def discover(packages: tuple[str, ...] = OWNER_PACKAGES) -> list[Migration]:
+def discover() -> list[Migration]:
+    """Every migration beside this module, in version order."""
     found: dict[int, Migration] = {}
-    for package in packages:
-        folder = files(package) / "migrations"
-        if not folder.is_dir():
+    for entry in files(__name__).iterdir():
+        match = _NAME.match(entry.name)
+        if not match:
             continue
-        for entry in folder.iterdir():
-            match = _NAME.match(entry.name)
-            if not match:
-                continue
-            migration = Migration(int(match[1]), match[2], package, entry.read_text())
-            if migration.version in found:
-                other = found[migration.version]
-                raise ValueError(f"migration {migration.version:04d} exists in {other.owner} and {package}")
-            found[migration.version] = migration
+        migration = Migration(int(match[1]), match[2], entry.read_text())
+        if migration.version in found:
+            raise ValueError(
+                f"two migrations numbered {migration.version:04d}: {found[migration.version].name}, {migration.name}"
+            )
+        found[migration.version] = migration
     return [found[v] for v in sorted(found)]
 
 

@@ -1,4 +1,4 @@
-"""The recommender's reads of the sessionizer's ``views`` table, on the real engine."""
+"""The recommender's reads of the sessionizer's ``views`` table (warehouse.interactions), on the real engine."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from recommender import queries
 from recommender.feedback import assess
 from recommender.serving import demand_from_views
 from tests.factories.recommender import VIEW_EPOCH, clustered_views, insert_views, view_row, views_frame
+from warehouse import interactions
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -31,19 +31,19 @@ def test_training_views_are_the_latest_state_of_closed_vod_views(warehouse: Clie
     untitled = [view_row("b", "", view_id="v4")]
     old = [view_row("c", "t3", view_id="v5", at=SINCE - timedelta(hours=1))]
     insert_views(warehouse, open_then_closed + still_open + live + untitled + old)
-    frame = queries.training_views(warehouse, SINCE)
+    frame = interactions.training_views(warehouse, SINCE)
     assert frame["view_id"].tolist() == ["v1"]
     one = frame.iloc[0]
     assert (one["playing_ms"], one["exit_reason"], one["closed"]) == (90_000.0, "ended", True)
     assert one["at"] == pd.Timestamp(VIEW_EPOCH)
-    assert queries.closed_view_count(warehouse, SINCE) == 1
+    assert interactions.closed_view_count(warehouse, SINCE) == 1
 
 
 def test_the_warehouse_frame_equals_the_factory_frame(warehouse: Client) -> None:
     rows = clustered_views(viewers=6, per_viewer=3)
     rows[0].update(vpf=True, exit_reason="error", stall_ms=2000.0, stall_count=1)
     insert_views(warehouse, rows)
-    stored = queries.training_views(warehouse, SINCE).sort_values("view_id", ignore_index=True)
+    stored = interactions.training_views(warehouse, SINCE).sort_values("view_id", ignore_index=True)
     built = views_frame(rows).sort_values("view_id", ignore_index=True)
     pd.testing.assert_frame_equal(stored, built)
     assert assess(stored)["weight"].tolist() == assess(built)["weight"].tolist()
@@ -54,9 +54,9 @@ def test_one_viewers_views_newest_last_open_ones_included(warehouse: Client) -> 
     rows.append(view_row("me", "t9", at=VIEW_EPOCH + timedelta(hours=9), closed=False, exit_reason=""))
     rows.append(view_row("someone-else", "t1"))
     insert_views(warehouse, rows)
-    mine = queries.viewer_views(warehouse, "me", limit=3)
+    mine = interactions.viewer_views(warehouse, "me", limit=3)
     assert mine["title_id"].tolist() == ["t3", "t4", "t9"]
-    assert queries.viewer_views(warehouse, "nobody", limit=3).empty
+    assert interactions.viewer_views(warehouse, "nobody", limit=3).empty
 
 
 def test_demand_in_the_warehouse_equals_demand_from_a_frame(warehouse: Client) -> None:
@@ -67,32 +67,21 @@ def test_demand_in_the_warehouse_equals_demand_from_a_frame(warehouse: Client) -
         view_row("y", "t-misclick", played=False, short_exit=True, playing_ms=0.0),
     ]
     insert_views(warehouse, rows)
-    stored = queries.demand_by_segment(warehouse, SINCE)
+    stored = interactions.demand_by_segment(warehouse, SINCE)
     built = demand_from_views(views_frame(rows))
     key = ["title_id", "country", "region", "device_type"]
     stored = stored.sort_values(key, ignore_index=True).astype({"viewers": "int64"})
     built = built.sort_values(key, ignore_index=True).astype({"viewers": "int64"})
     pd.testing.assert_frame_equal(stored, built, check_dtype=False)
     assert "t-failed" in set(stored["title_id"]) and "t-misclick" not in set(stored["title_id"])
-    later = queries.demand_by_segment(warehouse, VIEW_EPOCH + timedelta(days=3))
+    later = interactions.demand_by_segment(warehouse, VIEW_EPOCH + timedelta(days=3))
     assert later["viewers"].sum() == 1
-
-
-def test_durations_come_from_the_catalogue(warehouse: Client) -> None:
-    names = ["title_id", "title", "source_title", "genres", "duration_ms", "source", "version"]
-    warehouse.insert(
-        "catalog_titles",
-        [["t1", "T", "T", [], 5_400_000, "test", 1], ["t2", "U", "U", [], None, "test", 1]],
-        column_names=names,
-    )
-    assert queries.catalog_durations(warehouse) == {"t1": 5_400_000.0}
-    assert queries.catalog_durations(warehouse, ["t2"]) == {}
 
 
 def test_times_must_be_aware(warehouse: Client) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        queries.training_views(warehouse, datetime(2026, 1, 1))
-    assert queries.training_views(warehouse, datetime(2026, 1, 1, tzinfo=UTC)).empty
+        interactions.training_views(warehouse, datetime(2026, 1, 1))
+    assert interactions.training_views(warehouse, datetime(2026, 1, 1, tzinfo=UTC)).empty
 
 
 def _granules(plan: list[str], index: str) -> tuple[int, int]:

@@ -1,0 +1,78 @@
+"""The README's curl examples, run as a newcomer runs them, against a running stack: the README cannot rot."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from foundation.stack import LocalStack
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_GATEWAY = "localhost:8000"
+ARRIVAL_S = 30.0
+
+
+def curl_commands(markdown: str) -> list[str]:
+    """The ``curl`` commands of the markdown's code blocks; a command goes on while a quote is open."""
+    commands = []
+    for block in re.findall(r"^```[a-z]*\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE):
+        pending = ""
+        for line in block.splitlines():
+            if not pending and not line.startswith("curl "):
+                continue
+            pending = f"{pending}\n{line}" if pending else line
+            try:
+                shlex.split(pending)
+            except ValueError:  # "No closing quotation": the command continues on the next line
+                continue
+            commands.append(pending)
+            pending = ""
+    return commands
+
+
+def run(command: str) -> tuple[int, bytes]:
+    """(HTTP status, body) of one curl command, run by bash as it is written."""
+    env = {**os.environ, "NO_PROXY": "*", "no_proxy": "*"}
+    done = subprocess.run(
+        ["bash", "-c", f"{command} -sS -w '\\n%{{http_code}}'"], capture_output=True, env=env, timeout=30, check=False
+    )
+    body, _, status = done.stdout.rpartition(b"\n")
+    return int(status or 0), body
+
+
+def run_until_answered(command: str) -> tuple[int, bytes]:
+    """What the README promises: a posted beacon is queryable "a moment later"."""
+    deadline = time.monotonic() + ARRIVAL_S
+    status, body = run(command)
+    while not 200 <= status < 300 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, body = run(command)
+    return status, body
+
+
+def test_the_curl_commands_are_found() -> None:
+    example = "```\ncurl -X POST x -d '{\n  \"a\": 1}'\ncurl 'x?y=1'\nnot curl\n```\n"
+    assert curl_commands(example) == ["curl -X POST x -d '{\n  \"a\": 1}'", "curl 'x?y=1'"]
+    assert len(curl_commands(README.read_text())) >= 2
+
+
+@pytest.mark.integration
+def test_the_readmes_examples_work_on_a_fresh_stack(tmp_path: Path) -> None:
+    commands = curl_commands(README.read_text())
+    with LocalStack(tmp_path / "qoe") as stack:
+        gateway = stack.gateway.removeprefix("http://")
+        for command in commands:
+            status, body = run_until_answered(command.replace(README_GATEWAY, gateway))
+            assert 200 <= status < 300, f"{command}\nanswered {status}: {body.decode(errors='replace')}"
+            if "/v1/events?" in command:
+                events = orjson.loads(body)["events"]
+                sent = datetime.fromisoformat(events[0]["ts"])
+                assert abs(sent - datetime.now(UTC)) < timedelta(hours=1), "the example's ts is not the current time"
