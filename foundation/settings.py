@@ -2,11 +2,17 @@
 
 Settings are read from ``QOE_*`` environment variables (or a ``.env`` file) by the entrypoint,
 which builds one :class:`Settings` and passes it down. No other module reads the environment.
+
+Domain configs that pure code and tests build directly (``SessionizerConfig``, ``PolicyConfig``,
+``LiveScoreConfig``, ...) are built from the settings with their ``from_settings``; where they
+mirror a setting, their own default is :func:`default_of` that setting, so no default is written
+twice (tests/foundation/test_settings.py checks every ``from_settings``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +40,9 @@ class Settings(BaseSettings):
     internal_api_port: int = Field(8001, description="Port of the warehouse-side API that the gateway forwards to.")
     internal_api_url: str = Field(
         "", description="URL of the warehouse-side API. Empty: http://{host}:{internal_api_port}."
+    )
+    gateway_url: str = Field(
+        "", description="URL the dashboards reach the gateway at. Empty: http://{host}:{api_port}."
     )
     dashboards_port: int = Field(8050, description="Dash dashboards port.")
     max_body_bytes: int = Field(1_000_000, description="Largest beacon body accepted, after decompression.")
@@ -132,6 +141,9 @@ class Settings(BaseSettings):
     def resolved_internal_api_url(self) -> str:
         return self.internal_api_url or f"http://{self.host}:{self.internal_api_port}"
 
+    def resolved_gateway_url(self) -> str:
+        return self.gateway_url or f"http://{self.host}:{self.api_port}"
+
     @property
     def embedded_broker(self) -> bool:
         return not self.kafka_bootstrap
@@ -139,6 +151,22 @@ class Settings(BaseSettings):
     @property
     def embedded_warehouse(self) -> bool:
         return not self.clickhouse_url
+
+    @property
+    def steering_pathway_list(self) -> tuple[str, ...]:
+        """``steering_pathways`` as a tuple, in the safe default order."""
+        return tuple(p.strip() for p in self.steering_pathways.split(",") if p.strip())
+
+
+def default_of(name: str) -> Any:
+    """The default of setting ``name``: the default of a domain config field that mirrors it."""
+    return Settings.model_fields[name].default
+
+
+def default_settings(**values: Any) -> Settings:
+    """The model's defaults with ``values``, whatever this machine's ``QOE_*`` variables and
+    ``.env`` say: for evaluations whose figures must not depend on where they run."""
+    return Settings.model_construct(**values)
 
 
 def settings_table() -> str:

@@ -1,8 +1,10 @@
 """Content steering: the live CDN figures, each group's current priority, and the recent decisions.
 
 The figures come from the gateway's steering board (``GET /v1/steering/scores``: what the
-steering service decides on right now); priorities and decisions from ``steering_decisions``
-in the warehouse (every priority change, with its reason and the figures behind it).
+steering service decides on right now), asked at ``QOE_GATEWAY_URL`` (in a deployment the
+gateway's Service, not the dashboards' own host); priorities and decisions from
+``steering_decisions`` in the warehouse (every priority change, with its reason and the figures
+behind it).
 """
 
 from __future__ import annotations
@@ -98,8 +100,19 @@ def priority_rows(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def board_scores(gateway: str) -> tuple[list[dict[str, Any]], str]:
+    """The figures on the steering board of the gateway at ``gateway``, and a status line."""
+    try:
+        response = httpx.get(f"{gateway}/v1/steering/scores", timeout=2)
+        response.raise_for_status()
+        scores: list[dict[str, Any]] = response.json()["scores"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return [], f"the gateway's steering board is unavailable ({type(exc).__name__})"
+    return scores, "live figures from the gateway's steering board"
+
+
 def register(app: dash.Dash, data: DashboardData) -> None:
-    gateway = f"http://{data.settings.host}:{data.settings.api_port}"
+    gateway = data.settings.resolved_gateway_url()
 
     @app.callback(
         Output("steering-status", "children"),
@@ -112,13 +125,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         Input("steering-refresh", "n_intervals"),
     )
     def refresh(_: Any) -> tuple[Any, ...]:
-        status = "live figures from the gateway's steering board"
-        try:
-            response = httpx.get(f"{gateway}/v1/steering/scores", timeout=2)
-            response.raise_for_status()
-            scores = response.json()["scores"]
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            scores, status = [], f"the gateway's steering board is unavailable ({type(exc).__name__})"
+        scores, status = board_scores(gateway)
         client = data.warehouse()
         recent = decisions.recent_decisions(client, DECISION_MINUTES)
         current = decisions.current_priorities(client)

@@ -181,6 +181,13 @@ def test_gateway_and_audience_reach_the_right_services(compose: dict[str, Any]) 
     assert audience["profiles"] == ["audience"], "the audience is optional"
 
 
+def test_dashboards_read_the_steering_board_of_the_gateway_service(compose: dict[str, Any]) -> None:
+    ingest_name = service_running(compose, "ingest")
+    dashboards = services(compose)[service_running(compose, "dashboards")]
+    gateway = urlsplit(settings_of(dashboards).resolved_gateway_url())
+    assert (gateway.hostname, gateway.port) == (ingest_name, settings_of(services(compose)[ingest_name]).api_port)
+
+
 def test_start_order_waits_for_health_and_migrations(compose: dict[str, Any]) -> None:
     every = services(compose)
     migrate = service_running(compose, "migrate")

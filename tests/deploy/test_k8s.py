@@ -249,6 +249,15 @@ def test_gateway_forwards_to_the_api_service(documents: list[dict[str, Any]]) ->
     assert upstream.port == service["spec"]["ports"][0]["port"]
 
 
+def test_dashboards_read_the_steering_board_of_the_gateway_service(documents: list[dict[str, Any]]) -> None:
+    """Not ``http://{QOE_HOST}:{QOE_API_PORT}``: on 0.0.0.0 the dashboards pod would ask itself."""
+    dashboards = deployment_running(documents, "dashboards")
+    gateway = urlsplit(settings_of(documents, dashboards).resolved_gateway_url())
+    service = service_for(documents, deployment_running(documents, "ingest"))
+    assert gateway.hostname == service["metadata"]["name"]
+    assert gateway.port == service["spec"]["ports"][0]["port"]
+
+
 def test_resources_and_security(documents: list[dict[str, Any]]) -> None:
     for workload in workloads(documents):
         name = workload["metadata"]["name"]

@@ -28,7 +28,7 @@ K8S_DIR = DEPLOY / "k8s"
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
-# The setting that holds the port each serving subcommand listens on (see qoe/commands.py).
+# The setting that holds the port each serving subcommand listens on (see qoe/commands/services.py).
 LISTEN_PORT_SETTING = {"ingest": "api_port", "api": "internal_api_port", "dashboards": "dashboards_port"}
 
 QOE_VARIABLE = re.compile(r"\bQOE_[A-Z0-9_]+\b")
