@@ -1,7 +1,8 @@
 """Subcommands of this package (registered by qoe.cli).
 
-- ``qoe train``: train the production model from the warehouse's views and swap it in.
-- ``qoe recommender evaluate|train``: offline evaluation / training on MovieLens ratings.
+- ``qoe recommender train``: train the production model from the warehouse's views and swap it in
+  (``--from movielens``: from MovieLens ratings instead, as phase 1 did).
+- ``qoe recommender evaluate``: offline evaluation on MovieLens ratings.
 - ``qoe recommender online-eval``: HR@10 against what simulated viewers watch next.
 - ``qoe recommender load-catalog``: load a MovieLens ``movies.csv`` as the title catalogue.
 """
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+MIN_RATING = 4.0  # MovieLens ratings at least this are positives
+LOOKBACK_DAYS = 365  # training from the views reads this many days
 
 
 def register(subparsers: Any) -> None:
@@ -38,8 +41,27 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.set_defaults(handler=_evaluate)
 
-    train = commands.add_parser("train", help="select and fit the production model on all positives, swap it in")
-    _data_arguments(train)
+    # One training command: the platform's model from the warehouse's views, or (``--from
+    # movielens``) the phase-1 model from MovieLens ratings. Both select the model by validation,
+    # fit it and swap it into the same store; the flags of one source are refused with the other.
+    train = commands.add_parser("train", help="train the production model from the warehouse's views, swap it in")
+    train.add_argument(
+        "--from",
+        dest="source",
+        choices=("views", "movielens"),
+        default="views",
+        help="train on the warehouse's views (default) or on MovieLens ratings",
+    )
+    train.add_argument(
+        "--lookback-days", type=_at_least(1), default=None, help=f"views: days to train on ({LOOKBACK_DAYS})"
+    )
+    train.add_argument(
+        "--ratings", type=Path, default=None, help="movielens: ratings.csv; default: the bundled ml-latest-small"
+    )
+    train.add_argument(
+        "--min-rating", type=float, default=None, help=f"movielens: positives are rated ≥ this ({MIN_RATING:g})"
+    )
+    train.add_argument("--seed", type=_seed, default=0, help="seed of the validation split")
     train.add_argument(
         "--models-dir", type=Path, default=None, help="model store root (default: <QOE_DATA_DIR>/models/recommender)"
     )
@@ -61,14 +83,6 @@ def register(subparsers: Any) -> None:
     catalog.add_argument("--links", type=Path, default=None, help="links.csv; default: the one next to movies.csv")
     catalog.set_defaults(handler=_load_catalog)
 
-    views = subparsers.add_parser("train", help="train the recommendation model from the warehouse's views, swap it in")
-    views.add_argument(
-        "--models-dir", type=Path, default=None, help="model store root (default: <QOE_DATA_DIR>/models/recommender)"
-    )
-    views.add_argument("--lookback-days", type=_at_least(1), default=365, help="train on the views of these days")
-    views.add_argument("--seed", type=_seed, default=0, help="seed of the validation split")
-    views.set_defaults(handler=_train_from_views)
-
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -77,7 +91,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="MovieLens ratings.csv (userId,movieId,rating,timestamp); default: the bundled ml-latest-small",
     )
-    parser.add_argument("--min-rating", type=float, default=4.0, help="ratings at least this are positives")
+    parser.add_argument("--min-rating", type=float, default=MIN_RATING, help="ratings at least this are positives")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of the train/test and validation splits")
 
 
@@ -122,6 +136,17 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source == "movielens":
+        if args.lookback_days is not None:
+            return _fail("--lookback-days: only when training from the views", EXIT_BAD_INPUT)
+        return _train_from_ratings(args, settings)
+    for flag, value in (("--ratings", args.ratings), ("--min-rating", args.min_rating)):
+        if value is not None:
+            return _fail(f"{flag}: only with --from movielens", EXIT_BAD_INPUT)
+    return _train_from_views(args, settings)
+
+
+def _train_from_ratings(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from evaluation.recommender.offline import positive_interactions
@@ -133,7 +158,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     root = args.models_dir or settings.data_dir / "models" / "recommender"
     try:
-        positives = positive_interactions(load_ratings(args.ratings), args.min_rating)
+        min_rating = MIN_RATING if args.min_rating is None else args.min_rating
+        positives = positive_interactions(load_ratings(args.ratings), min_rating)
         with _progress(console) as progress:
             selection = select_model(positives.matrix, seed=args.seed, on_step=lambda step: progress(step, 0, 0))
         with console.status(f"fitting {selection.chosen.label} on {positives.matrix.nnz:,} positives"):
@@ -157,18 +183,19 @@ def _train_from_views(args: argparse.Namespace, settings: Settings) -> int:
     from recommender.store import ModelStoreError
 
     console = Console(stderr=True)
+    lookback_days = args.lookback_days or LOOKBACK_DAYS
     host = host_api_url(settings)
     try:
         if host is not None:
             if args.models_dir is not None:
                 return _fail("--models-dir: the running platform trains into its own model store", EXIT_BAD_INPUT)
             console.print(f"the running platform holds the warehouse: training there ({host})", markup=False)
-            body = {"lookback_days": args.lookback_days, "seed": args.seed}
+            body = {"lookback_days": lookback_days, "seed": args.seed}
             with _progress(console) as progress:
                 report = train_on_host(host, body, progress)["report"]
         else:
             client = open_warehouse(settings, "train")
-            options = TrainingOptions(lookback=timedelta(days=args.lookback_days), seed=args.seed)
+            options = TrainingOptions(lookback=timedelta(days=lookback_days), seed=args.seed)
             with _progress(console) as progress:
                 report = train_from_warehouse(client, args.models_dir or model_root(settings), options, progress)
             report = report.to_json()

@@ -75,7 +75,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
     from warehouse.migrations import migrate
 
     applied = migrate(connect(settings), settings)
-    print("\n".join(f"applied {m.version:04d}_{m.name} ({m.owner})" for m in applied) or "nothing to apply")
+    print("\n".join(f"applied {m.version:04d}_{m.name}" for m in applied) or "nothing to apply")
     return 0
 
 

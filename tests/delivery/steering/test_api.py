@@ -90,7 +90,7 @@ def test_clones_are_listed_and_may_lead() -> None:
 
 
 def test_unknown_pathway_and_malformed_values_still_get_a_valid_manifest() -> None:
-    service, _ = steering_service()
+    service, _ = steering_service(explore_rate=0.0)
     response = client_for(service).get("/v1/steering/hls?_HLS_pathway=nope&_HLS_throughput=-1&asn=x&country=%00")
     assert response.status_code == 200
     body = response.json()

@@ -28,7 +28,7 @@ def test_only_priority_changes_reach_the_decision_log() -> None:
 
 
 def test_decision_record_row_has_the_proposed_columns() -> None:
-    service, decisions = steering_service(score("cdn-b", 90, views=700), score("cdn-a", 80))
+    service, decisions = steering_service(score("cdn-b", 90, views=700), score("cdn-a", 80), explore_rate=0.0)
     service.steer(NO_MOBILE_LIVE)
     row = decisions.records[0].to_row()
     assert row == {
@@ -59,8 +59,8 @@ def test_a_failing_decision_log_does_not_fail_steering() -> None:
     def broken(record: DecisionRecord) -> None:
         raise ConnectionError("kafka down")
 
-    config = SteeringConfig(PolicyConfig(PATHWAYS))
-    service = SteeringService(config, ScoreBoard(), decision_log=broken, clock=lambda: T0)
+    config = SteeringConfig(PolicyConfig(PATHWAYS, explore_rate=0.0))  # the order asserted is the group's
+    service = SteeringService(config, ScoreBoard(), decision_log=broken, rng=random.Random(0), clock=lambda: T0)
     assert service.steer(NO_MOBILE_LIVE).priority == PATHWAYS
     assert service.stats.decision_log_failures == 1
 

@@ -75,11 +75,37 @@ def test_bad_input_exits_2_with_one_line(
 def test_train_swaps_a_model_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ratings = write_ratings(tmp_path / "ratings.csv")
     models = tmp_path / "models"
-    assert main(["recommender", "train", "--ratings", str(ratings), "--models-dir", str(models)]) == 0
+    args = ["recommender", "train", "--from", "movielens", "--ratings", str(ratings), "--models-dir", str(models)]
+    assert main(args) == 0
     trained = load_current(models)
     assert trained.info["selection"]["chosen"] == trained.config.to_json()
     assert len(trained.recommend_for_history([100, 101], k=3)) == 3
     assert "is now current" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--ratings", "ratings.csv"], "--ratings"),
+        (["--min-rating", "3"], "--min-rating"),
+        (["--from", "movielens", "--lookback-days", "30"], "--lookback-days"),
+    ],
+)
+def test_train_refuses_the_flags_of_the_other_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], flag: str
+) -> None:
+    assert main(["recommender", "train", "--models-dir", str(tmp_path / "models"), *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag}: only"), lines
+    assert not (tmp_path / "models").exists()
+
+
+def test_there_is_one_train_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``qoe train`` duplicated ``qoe recommender train``: it is gone."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'train'" in capsys.readouterr().err
 
 
 def test_a_negative_seed_is_refused_by_the_parser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,7 +116,7 @@ def test_a_negative_seed_is_refused_by_the_parser(tmp_path: Path, capsys: pytest
     assert "non-negative" in capsys.readouterr().err
 
 
-# --- qoe train, load-catalog, online-eval -------------------------------------------------------
+# --- qoe recommender train (from the views), load-catalog, online-eval ----------------------------
 @pytest.fixture
 def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """QOE_* variables pointing ``qoe`` at this test's warehouse, with no platform answering."""
@@ -107,11 +133,11 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.integration
-def test_qoe_train_from_the_warehouse(
+def test_train_from_the_warehouse(
     platform_env: Settings, warehouse: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = tmp_path / "models"
-    args = ["train", "--models-dir", str(models), "--lookback-days", "3650"]
+    args = ["recommender", "train", "--models-dir", str(models), "--lookback-days", "3650"]
     assert main(args) == 1
     assert "not enough viewing to train on" in one_error_line(capsys)
     insert_views(warehouse, clustered_views())
@@ -121,7 +147,7 @@ def test_qoe_train_from_the_warehouse(
 
 
 @pytest.mark.integration
-def test_qoe_train_asks_the_running_platform_when_it_holds_the_warehouse(
+def test_train_asks_the_running_platform_when_it_holds_the_warehouse(
     platform_env: Settings, warehouse: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from foundation.servers import serve_asgi
@@ -133,11 +159,11 @@ def test_qoe_train_asks_the_running_platform_when_it_holds_the_warehouse(
     server = serve_asgi("api", create_api(host_settings, warehouse), "127.0.0.1", platform_env.internal_api_port)
     try:
         wait_until_healthy(platform_env.resolved_internal_api_url())
-        assert main(["train", "--lookback-days", "3650"]) == 0
+        assert main(["recommender", "train", "--lookback-days", "3650"]) == 0
         err = capsys.readouterr().err
         assert "training there" in err and "is now current" in err
         assert load_current(model_root(host_settings)).info["views"] == 200
-        assert main(["train", "--models-dir", str(tmp_path / "elsewhere")]) == 2
+        assert main(["recommender", "train", "--models-dir", str(tmp_path / "elsewhere")]) == 2
         assert "--models-dir" in one_error_line(capsys)
         assert main(["recommender", "load-catalog"]) == 1
         assert "the running platform holds the embedded warehouse" in one_error_line(capsys)
