@@ -1,6 +1,7 @@
 """QoE overview: KPI tiles, a metric over time, the startup-time histogram and a breakdown, with filters.
 
-Everything comes from ``warehouse.stats.queries``, the layer behind ``/v1/stats``.
+Everything comes from ``warehouse.stats.queries``, the layer behind ``/v1/stats``, but the startup-time
+histogram, which reads each view's latest state from ``warehouse.views``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from dash import Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboards.data import DashboardData
+from schemas.dimensions import SLICES
+from warehouse import views
 from warehouse.stats import queries
 from warehouse.stats.metrics import BY_NAME, HEADLINE
-from warehouse.stats.queries import DIMENSIONS, Filters, Window
+from warehouse.stats.queries import Filters, Window
 
 PATH = "/qoe"
 TITLE = "QoE overview"
 REFRESH_MS = 5000
 WINDOWS = {15: "15 minutes", 60: "1 hour", 360: "6 hours", 1440: "24 hours"}
 STEP_FOR_WINDOW = {15: "1m", 60: "1m", 360: "5m", 1440: "15m"}
-FILTERS = ("cdn", "country", "device_type", "player", "title", "stream_type")
+# Every sliced dimension but the ASN, whose thousands of values make no usable dropdown.
+FILTERS = tuple(name for name in SLICES if name != "asn")
 TILES = {
     "attempts": ("Attempts", "{:,.0f}"),
     "plays": ("Plays", "{:,.0f}"),
@@ -84,7 +88,7 @@ def layout() -> html.Div:
                     html.Span("Breakdown by "),
                     dcc.Dropdown(
                         id="qoe-dimension",
-                        options=[{"label": d, "value": d} for d in DIMENSIONS],
+                        options=[{"label": d.label, "value": name} for name, d in SLICES.items()],
                         value="cdn",
                         clearable=False,
                         style={"minWidth": "10rem"},
@@ -152,7 +156,7 @@ def render(
     selected = Filters(filters)
     values = queries.overview(client, window, selected)
     points = queries.timeseries(client, window, metric, STEP_FOR_WINDOW.get(minutes, "1m"), selected)
-    bins = queries.vst_histogram(client, window, selected)
+    bins = views.vst_histogram(client, window, selected)
     rows = queries.breakdown(client, window, dimension, selected)
     options = {name: queries.dimension_values(client, window, name) for name in FILTERS}
     return tiles(values), timeseries_figure(points, metric), histogram_figure(bins), breakdown_rows(rows), options

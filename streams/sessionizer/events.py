@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from schemas.dimensions import VIEW_DIMENSIONS, Dimension, Source
+
 
 class Ev(NamedTuple):
     seq: int
@@ -24,7 +26,7 @@ class Ev(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Dims:
-    """What stays the same through a view: the dimensions users slice by (REFERENCE §2)."""
+    """What stays the same through a view: :data:`schemas.dimensions.VIEW_DIMENSIONS`, typed, in that order."""
 
     cdn: str = ""  # the CDN the view started on; pathway changes move later time slices
     country: str = ""
@@ -89,27 +91,25 @@ def to_ev(event: dict[str, Any]) -> Ev:
 
 
 def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
-    # The same precedence as the raw-event table: edge geo headers beat what a client claims,
-    # a client's device hints beat user-agent parsing.
-    ctx = beacon.get("context") or {}
+    context = beacon.get("context") or {}
     sdk = beacon.get("sdk") or {}
-    asn = server.get("asn") if server.get("asn") is not None else ctx.get("asn")
-    return Dims(
-        cdn=ctx.get("cdn", ""),
-        country=server.get("country") or ctx.get("country", ""),
-        region=server.get("region") or ctx.get("region", ""),
-        asn=int(asn or 0),
-        device_type=ctx.get("device_type") or server.get("device_type", ""),
-        os=ctx.get("os") or server.get("os", ""),
-        browser=ctx.get("browser") or server.get("browser", ""),
-        player_name=ctx.get("player_name", ""),
-        player_version=ctx.get("player_version", ""),
-        title_id=ctx.get("title_id", ""),
-        title=ctx.get("title", ""),
-        stream_type=ctx.get("stream_type") or "vod",
-        sdk_name=sdk.get("name", ""),
-        sdk_version=sdk.get("version", ""),
-    )
+    values = {d.column: _dimension_value(d, context, server, sdk) for d in VIEW_DIMENSIONS}
+    values["asn"] = int(values["asn"] or 0)
+    values["stream_type"] = values["stream_type"] or "vod"
+    return Dims(**values)
+
+
+def _dimension_value(dimension: Dimension, context: dict[str, Any], server: dict[str, Any], sdk: dict[str, Any]) -> Any:
+    if dimension.source is Source.SDK:
+        return sdk.get(dimension.field, "")
+    client = context.get(dimension.field)
+    if dimension.source is Source.CLIENT:
+        return client if client is not None else ""
+    own = server.get(dimension.field)
+    first, second = (own, client) if dimension.source is Source.SERVER_FIRST else (client, own)
+    if first not in (None, ""):
+        return first
+    return second if second is not None else ""
 
 
 def read_record(value: bytes) -> BeaconIn:
