@@ -146,7 +146,7 @@ PRIOR_PARAMS = QoEParams(
 # variants, starting from PRIOR_PARAMS), rounded to 3 significant digits:
 #   qoe qoe-model fit --dataset <shared-data>/waterloo-sqoe/sqoe-1 --dataset <shared-data>/waterloo-sqoe/sqoe-2
 # The cross-dataset figures in docs/qoe-score.md (fit on one set, test on the other) justify
-# shipping this fit; tests/streams/scoring/test_waterloo_real.py re-runs it and checks these values.
+# shipping this fit; tests/evaluation/scoring/test_waterloo_real.py re-runs it and checks these values.
 DEFAULT_PARAMS = QoEParams(
     startup_tolerance_s=14.3,
     stall_tolerance=11.2,
