@@ -7,6 +7,7 @@ beacon, not per event (REFERENCE §8).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,9 +17,10 @@ from typing import Any
 import faust
 from clickhouse_connect.driver.client import Client
 
+from foundation.kafka_security import faust_options
 from foundation.settings import Settings
-from schemas import DeadLetter
-from streams.sink import RawEventSink, SourceRecord, WriteResult
+from streams.failures import RetryPolicy, dead_letter, until_done
+from streams.sink import RawEventSink, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str) -> faust.App:
         broker_max_poll_records=settings.consumer_max_poll_records,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
+        **faust_options(settings),
     )
 
 
@@ -66,7 +69,9 @@ class BatchFlusher:
 
     Events are acked only after their rows are in the warehouse, so a crash replays them (and the
     sink's offset ledger keeps the replay from writing twice). Up to ``max_in_flight`` inserts run
-    at once on worker threads, so the stream keeps consuming while ClickHouse writes.
+    at once on worker threads, so the stream keeps consuming while ClickHouse writes. An insert that
+    fails for the warehouse's sake is retried until it passes; records refused as bad data go to
+    ``on_bad`` (the dead-letter topic) and are acked with the rest, so none blocks its partition.
     """
 
     def __init__(
@@ -100,7 +105,8 @@ class BatchFlusher:
         if not self._events:
             self._since = time.monotonic()
         for event in events:
-            record = SourceRecord(event.message.partition, event.message.offset, event.value)
+            # A record without a value (a tombstone) is no beacon: it is dead-lettered like one.
+            record = SourceRecord(event.message.partition, event.message.offset, event.value or b"")
             self._events.append(event)
             self._records.append(record)
             self._rows += record.events
@@ -129,7 +135,7 @@ class BatchFlusher:
 
     async def _write(self, records: list[SourceRecord], events: list[Any]) -> None:
         try:
-            result = await self._write_until_stored(records)
+            result = await until_done(functools.partial(self.sink.write, records), "raw sink: warehouse insert")
             for record, reason in result.bad:
                 await self.on_bad(record, reason)
             for event in events:
@@ -137,33 +143,16 @@ class BatchFlusher:
         finally:
             self._slots.release()
 
-    async def _write_until_stored(self, records: list[SourceRecord]) -> WriteResult:
-        delay = 0.5
-        while True:
-            try:
-                return await asyncio.to_thread(self.sink.write, records)
-            except Exception:
-                log.exception("warehouse insert failed; retrying in %.1f s", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
 
 def add_raw_sink(app: faust.App, ctx: StreamsContext) -> RawEventSink:
     settings = ctx.settings
     beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
     dead_letters = app.topic(settings.topic_dead_letter, value_serializer="raw")
-    sink = RawEventSink(ctx.warehouse(), ctx.source)
+    sink = RawEventSink(ctx.warehouse(), ctx.source, RetryPolicy.from_settings(settings))
 
     async def to_dead_letter(record: SourceRecord, reason: str) -> None:
-        letter = DeadLetter(
-            received_at=int(time.time() * 1000),
-            source=f"sink:{settings.topic_beacons}/{record.partition}@{record.offset}",
-            status=0,
-            reason=reason,
-            body=record.value[:16384].decode("utf-8", "replace"),
-            body_truncated=len(record.value) > 16384,
-        )
-        await dead_letters.send(value=letter.model_dump_json().encode())
+        source = f"sink:{settings.topic_beacons}/{record.partition}@{record.offset}"
+        await dead_letters.send(value=dead_letter(source, reason, record.value))
 
     flusher = BatchFlusher(
         sink, settings.sink_batch_rows, settings.sink_max_batch_rows, settings.sink_max_age_s, to_dead_letter

@@ -11,27 +11,26 @@ are new. Records at or below it are replayed (a worker crashed after inserting a
 committing its offsets) and are checked one by one against the table. Each insert covers one day
 partition, so it is one block that ClickHouse applies atomically, and carries a deduplication
 token made of its partition/offset ranges, so a retried insert is dropped by ClickHouse too.
+
+A record ClickHouse refuses as bad data is isolated by halving its insert (``streams.failures``)
+and returned for the dead-letter topic; every other record of the batch is written.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
 
+from streams.failures import RetryPolicy, write_isolating
 from warehouse import events
 
 log = logging.getLogger(__name__)
 
 RECORD_PREFIX = b'{"server":'
-# ClickHouse codes that blame the data, not the warehouse: only these isolate a record as bad.
-_DATA_ERROR_CODES = {6, 26, 27, 32, 38, 41, 53, 69, 72, 117, 321}
-_CODE = re.compile(r"Code: (\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +90,16 @@ def json_each_row(source: str, records: list[SourceRecord]) -> bytes:
     return b"\n".join(b'%s%d,"kafka_offset":%d,%s' % (head, r.partition, r.offset, r.value[1:]) for r in records)
 
 
-def is_data_error(exc: DatabaseError) -> bool:
-    match = _CODE.search(str(exc))
-    return match is not None and int(match[1]) in _DATA_ERROR_CODES
-
-
 class RawEventSink:
     """Writes beacon records into ``beacon_events``, at most once per (source, partition, offset).
 
     Thread-safe: the stream worker may have more than one insert in flight.
     """
 
-    def __init__(self, client: Client, source: str) -> None:
+    def __init__(self, client: Client, source: str, policy: RetryPolicy | None = None) -> None:
         self._client = client
         self.source = source
+        self.policy = policy or RetryPolicy()
         self._stored: dict[int, int] | None = None
         self._lock = threading.Lock()
         self.events_written = 0
@@ -163,20 +158,11 @@ class RawEventSink:
     def _insert_isolating_bad(self, records: list[SourceRecord], bad: list[tuple[SourceRecord, str]]) -> int:
         good = [r for r in records if r.value.startswith(RECORD_PREFIX)]
         bad += [(r, "not a beacon record written by ingest") for r in records if not r.value.startswith(RECORD_PREFIX)]
-        if not good:
-            return 0
-        try:
-            self._insert(good)
-        except DatabaseError as exc:
-            if not is_data_error(exc):
-                raise
-            if len(good) == 1:
-                bad.append((good[0], str(exc).splitlines()[0][:500]))
-                return 0
-            # Halve until the records ClickHouse refuses stand alone; the others still go in.
-            middle = len(good) // 2
-            return self._insert_isolating_bad(good[:middle], bad) + self._insert_isolating_bad(good[middle:], bad)
-        return sum(record.events for record in good)
+        # Halves until the records ClickHouse refuses stand alone; the others still go in.
+        refused = write_isolating(good, self._insert, self.policy)
+        bad += [(r.item, r.reason) for r in refused]
+        skipped = {(r.item.partition, r.item.offset) for r in refused}
+        return sum(r.events for r in good if (r.partition, r.offset) not in skipped)
 
     def _insert(self, records: list[SourceRecord]) -> None:
         events.insert_records(self._client, json_each_row(self.source, records), dedup_token(self.source, records))

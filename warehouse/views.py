@@ -8,6 +8,11 @@ The one writer is :func:`write_flush`, called by the sessionizer's store
 A view's state is its ``views`` row with the highest version. :func:`latest_sql` is the one
 definition of it, and every read of ``views`` goes through it: the sessionizer rebuilding a view,
 ``/v1/views/{view_id}`` and the dashboards, the recommender (:mod:`warehouse.interactions`).
+
+Erasure (:func:`erase_viewer`, run by :mod:`warehouse.privacy`) is the only statement that deletes
+rows before their TTL. ``view_deltas`` has no viewer id: a viewer's deltas are those of the views
+whose ``views`` rows name the viewer. The rollups hold sums per minute or hour and dimension value,
+with no view or viewer id, and keep what an erased viewer added to them, as counts.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from schemas.view_facts import COLUMNS as FACT_COLUMNS
+from warehouse.deletes import delete_rows
 from warehouse.results import iso_ms
 from warehouse.stats.queries import DIMENSIONS, Filters, Window
 
@@ -64,11 +70,23 @@ def write_flush(client: Client, views: list[dict[str, Any]], deltas: list[dict[s
     ``views`` goes first: a view without a ``views`` row has no deltas either, which is what lets
     a restarted sessionizer treat a view it cannot find as new.
     """
-    for table, rows in ((TABLE, views), (DELTAS, deltas)):
-        if rows:
+    insert_flush(client, [encode_row(row) for row in views], [encode_row(row) for row in deltas], token)
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    """A ``views`` or ``view_deltas`` row as a JSONEachRow line; a TypeError (orjson's
+    JSONEncodeError) when a value cannot be encoded, such as an integer beyond 64 bits."""
+    return orjson.dumps(row)
+
+
+def insert_flush(client: Client, view_lines: Sequence[bytes], delta_lines: Sequence[bytes], token: str) -> None:
+    """:func:`write_flush` of rows already encoded (:func:`encode_row`), so a caller can refuse the
+    rows of one view that cannot be encoded and write the others."""
+    for table, lines in ((TABLE, view_lines), (DELTAS, delta_lines)):
+        if lines:
             client.raw_insert(
                 table,
-                insert_block=b"\n".join(orjson.dumps(row) for row in rows),
+                insert_block=b"\n".join(lines),
                 fmt="JSONEachRow",
                 settings={**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}/{table}"},
             )
@@ -114,6 +132,19 @@ def open_views(client: Client, since_ms: int) -> list[tuple[str, int]]:
         parameters={"since": since_ms},
     ).result_rows
     return [(str(view_id), int(received)) for view_id, received in rows]
+
+
+def erase_viewer(client: Client, viewer_id: str) -> dict[str, int]:
+    """Deletes one viewer's views and their deltas; rows removed per table.
+
+    Deltas first: their view ids are read from ``views``, so an erasure interrupted in between
+    still finds them when it runs again.
+    """
+    parameters = {"viewer": viewer_id}
+    rows = client.query(latest_sql("version", "viewer_id = {viewer:String}"), parameters=parameters).result_rows
+    view_ids = [str(row[0]) for row in rows]
+    deltas = delete_rows(client, DELTAS, "view_id IN {ids:Array(String)}", {"ids": view_ids}) if view_ids else 0
+    return {DELTAS: deltas, TABLE: delete_rows(client, TABLE, "viewer_id = {viewer:String}", parameters)}
 
 
 # --- the Stats API and the dashboards -------------------------------------------------------

@@ -10,6 +10,10 @@
   ``steering_decisions`` table (:func:`warehouse.steering.insert_decisions`); the table's key makes
   a replayed record replace itself.
 
+No record blocks its partition: the fold skips (and logs) a record it cannot fold, and the decision
+sink dead-letters a record it cannot read or the warehouse refuses as bad data
+(``streams.failures``), retrying only transient failures until they pass.
+
 Each worker folds the views of the beacon partitions it owns. With one worker (``qoe up``) that
 is every view; running several workers needs a merge step before publishing (see
 docs/steering.md, "Live figures").
@@ -18,6 +22,7 @@ docs/steering.md, "Live figures").
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +36,7 @@ from clickhouse_connect.driver.client import Client
 from foundation.settings import Settings
 from schemas.steering import CdnScore
 from streams.cdn_scores.live import LiveScoreConfig, LiveScores, ScoreRecordError
+from streams.failures import Refused, RetryPolicy, dead_letter, until_done, write_isolating
 from warehouse.steering import DECISION_COLUMNS, insert_decisions
 
 log = logging.getLogger(__name__)
@@ -71,17 +77,26 @@ def decision_row(value: bytes) -> list[Any]:
     return row
 
 
-def write_decisions(client: Client, values: list[bytes]) -> tuple[int, int]:
-    """Insert the readable records; returns (written, refused)."""
-    rows, refused = [], 0
+def write_decisions(client: Client, values: list[bytes], policy: RetryPolicy | None = None) -> list[Refused[bytes]]:
+    """Inserts every record it can; returns those it cannot read or the warehouse refuses as bad data.
+
+    Blocking; transient failures raise, and a retry is harmless (the table's key replaces a row).
+    """
+    readable: list[tuple[bytes, list[Any]]] = []
+    refused: list[Refused[bytes]] = []
     for value in values:
         try:
-            rows.append(decision_row(value))
+            readable.append((value, decision_row(value)))
         except ValueError as exc:
-            refused += 1
-            log.warning("skipping a steering decision record: %s", exc)
-    insert_decisions(client, rows)
-    return len(rows), refused
+            refused.append(Refused(value, str(exc)))
+    bad = write_isolating(
+        readable, lambda batch: insert_decisions(client, [row for _, row in batch]), policy or RetryPolicy()
+    )
+    return refused + [Refused(b.item[0], b.reason) for b in bad]
+
+
+def _write_decisions(warehouse: Callable[[], Client], values: list[bytes], policy: RetryPolicy) -> list[Refused[bytes]]:
+    return write_decisions(warehouse(), values, policy)
 
 
 def add_steering_agents(
@@ -93,7 +108,9 @@ def add_steering_agents(
 ) -> LiveScores:
     """Register the score fold, the score publisher and the decision sink on ``app``."""
     live = LiveScores(LiveScoreConfig.from_settings(settings))
+    policy = RetryPolicy.from_settings(settings)
     beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
+    dead_letters = app.topic(settings.topic_dead_letter, value_serializer="raw")
     scores_topic = app.topic(settings.topic_cdn_scores, key_type=bytes, value_type=bytes, value_serializer="raw")
     decisions = app.topic(settings.topic_steering_decisions, key_type=bytes, value_type=bytes, value_serializer="raw")
     publisher = ScorePublisher()
@@ -102,10 +119,7 @@ def add_steering_agents(
     async def fold(stream: Any) -> None:
         async for values in stream.take(TAKE_RECORDS, within=TAKE_WITHIN_S):
             for value in values:
-                try:
-                    live.ingest_record(value)
-                except ScoreRecordError as exc:
-                    log.debug("score fold skipped a record: %s", exc)
+                fold_one(live, value)
 
     @app.task
     async def publish_scores() -> None:
@@ -123,18 +137,21 @@ def add_steering_agents(
     async def decision_sink(stream: Any) -> None:
         async for values in stream.take(TAKE_RECORDS, within=0.5):
             batch = [v for v in values if isinstance(v, bytes)]
-            await _write_until_stored(warehouse, batch)
+            write = functools.partial(_write_decisions, warehouse, batch, policy)
+            for bad in await until_done(write, "steering decision sink: warehouse insert"):
+                log.warning("steering decision record refused: %s", bad.reason)
+                source = f"steering-decision-sink:{settings.topic_steering_decisions}"
+                await dead_letters.send(value=dead_letter(source, bad.reason, bad.item))
 
     return live
 
 
-async def _write_until_stored(warehouse: Callable[[], Client], values: list[bytes]) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await asyncio.to_thread(write_decisions, warehouse(), values)
-            return
-        except Exception:
-            log.exception("writing steering decisions failed; retrying in %.1f s", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+def fold_one(live: LiveScores, value: bytes) -> None:
+    """Folds one record; one it cannot fold is skipped with a log line and never stops the agent."""
+    try:
+        live.ingest_record(value)
+    except ScoreRecordError as exc:
+        log.debug("score fold skipped a record: %s", exc)
+    except Exception:  # a record the fold cannot handle must not crash the agent (and loop on restart)
+        live.stats.rejected += 1
+        log.warning("score fold skipped a record it could not fold", exc_info=True)

@@ -11,6 +11,10 @@ The fold follows the phases of the sessionizer (docs/metrics.md, REFERENCE §2) 
 resolution: watch time counts playing, stalled and seeking time; stalls exclude startup and seek
 buffering; the bitrate is time-weighted over playing time. Each view keeps the last
 ``window_s`` seconds of its activity, per CDN (a view that changes pathway counts for both).
+An interval between two events is sliced over its last two windows at most: the figures only
+ever read the window before now, and an event is folded after it happened, so the rest could
+only be pruned unread. A player's timestamps therefore cannot make the fold slice years second
+by second.
 
 Every tick, each (view, CDN) pair active in the window is scored as one short view with the
 platform's score (:mod:`streams.scoring.score`): success, startup (if the view started in the
@@ -228,6 +232,9 @@ class LiveScores:
 
     def __init__(self, config: LiveScoreConfig | None = None) -> None:
         self.config = config or LiveScoreConfig()
+        # The longest stretch of one interval that can still be read; one window more is margin
+        # for a viewer clock that runs a little ahead of its estimated offset.
+        self._slice_ms = 2 * self.config.window_s * SECOND_MS
         self.stats = LiveStats()
         self._views: dict[str, _View] = {}
         self._top_seen = 0.0
@@ -309,7 +316,7 @@ class LiveScores:
 
     def _advance(self, view: _View, start: int, end: int) -> None:
         rates = _RATES.get(view.phase)
-        start = max(start, view.settle_until)
+        start = max(start, view.settle_until, end - self._slice_ms)
         if rates is None or end <= start or not view.cdn:
             return
         a, b = start + view.offset_ms, end + view.offset_ms

@@ -5,6 +5,10 @@ leaves its acknowledgement pending. A separate task flushes at least every
 ``flush_interval_s``: the warehouse reads and writes run on a worker thread, and the records
 folded before the flush began are acknowledged once its rows are stored.
 
+Nothing blocks a partition for good: a record the sessionizer cannot read, and the rows of a view
+the warehouse refuses as bad data (``streams.failures``), go to the dead-letter topic, and their
+records are acknowledged with the others. Only transient failures are retried until they pass.
+
 The ``sessionizer-open-views`` table lists the views this worker holds open, so a restarted
 worker resumes their inactivity timeouts at once. It is a hint, not the state: Tansu's changelog
 recovery can miss the last update (REFERENCE §8), so the worker also lists open views from the
@@ -18,16 +22,17 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import faust
 from kafka.partitioner.default import murmur2
 
 from foundation.topics import REGISTRY_TABLE
+from streams.failures import Refused, RetryPolicy, as_text, dead_letter, until_done
 from streams.sessionizer.config import SessionizerConfig
 from streams.sessionizer.core import FlushPlan, Loaded, Sessionizer
-from streams.sessionizer.store import ViewStore
+from streams.sessionizer.store import ViewRows, ViewStore
 
 if TYPE_CHECKING:  # streams.app imports this module
     from streams.app import StreamsContext
@@ -37,8 +42,6 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1
 TAKE = 500  # records per agent step; folding is per record, so this only bounds the step
 REGISTRY_WRITES_PER_TICK = 20  # table updates a tick may queue in Faust's producer (which holds 100)
-
-T = TypeVar("T")
 
 
 def partition_of(view_id: str, partitions: int) -> int:
@@ -97,24 +100,18 @@ class TableRegistry:
         return found
 
 
-async def until_done(step: Callable[[], T], what: str) -> T:
-    """Runs a warehouse step on a worker thread, retrying with back-off until it succeeds."""
-    delay = 0.5
-    while True:
-        try:
-            return await asyncio.to_thread(step)
-        except Exception:
-            log.exception("sessionizer: %s failed; retrying in %.1f s", what, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 class FlushRunner:
     """Flushes the sessionizer and acknowledges the records each flush covered."""
 
-    def __init__(self, sessionizer: Sessionizer, interval_s: float) -> None:
+    def __init__(
+        self,
+        sessionizer: Sessionizer,
+        interval_s: float,
+        on_refused: Callable[[Refused[ViewRows]], Awaitable[None]],
+    ) -> None:
         self.sessionizer = sessionizer
         self.interval_s = interval_s
+        self.on_refused = on_refused
         self.stream: Any = None
         self.pending: list[Any] = []
         self._pending_since: float | None = None
@@ -135,9 +132,12 @@ class FlushRunner:
             acks, self.pending, self._pending_since = self.pending, [], None
             sessionizer = self.sessionizer
             plan: FlushPlan = sessionizer.plan()
-            loaded: Loaded = await until_done(lambda: sessionizer.load(plan), "warehouse read")
+            loaded: Loaded = await until_done(lambda: sessionizer.load(plan), "sessionizer: warehouse read")
             writes = sessionizer.apply(plan, loaded)
-            await until_done(lambda: sessionizer.write(writes), "warehouse write")
+            refused = await until_done(lambda: sessionizer.write(writes), "sessionizer: warehouse write")
+            sessionizer.refused(refused)
+            for bad in refused:
+                await self.on_refused(bad)
             for event in acks:
                 await self.stream.ack(event)
             sessionizer.evict()
@@ -154,6 +154,7 @@ def add_sessionizer(app: faust.App, ctx: StreamsContext) -> Sessionizer:
     settings = ctx.settings
     config = SessionizerConfig.from_settings(settings)
     beacons = app.topic(settings.topic_beacons, key_type=bytes, value_type=bytes, value_serializer="raw")
+    dead_letters = app.topic(settings.topic_dead_letter, value_serializer="raw")
     table = app.Table(
         REGISTRY_TABLE,
         default=None,
@@ -162,9 +163,14 @@ def add_sessionizer(app: faust.App, ctx: StreamsContext) -> Sessionizer:
         key_type=bytes,  # raw view id bytes: the changelog partitions like the beacons topic
     )
     registry = TableRegistry(table)
-    store = ViewStore(ctx.warehouse())
+    store = ViewStore(ctx.warehouse(), RetryPolicy.from_settings(settings))
     sessionizer = Sessionizer(store, config, registry)
-    runner = FlushRunner(sessionizer, config.flush_interval_s)
+
+    async def view_to_dead_letter(bad: Refused[ViewRows]) -> None:
+        body = as_text({"view": bad.item.view, "deltas": bad.item.deltas})
+        await dead_letters.send(value=dead_letter(f"sessionizer:views/{bad.item.view_id}", bad.reason, body))
+
+    runner = FlushRunner(sessionizer, config.flush_interval_s, view_to_dead_letter)
     resume: set[int] = set()
 
     @app.agent(beacons, name="sessionizer")
@@ -172,13 +178,18 @@ def add_sessionizer(app: faust.App, ctx: StreamsContext) -> Sessionizer:
         runner.stream = stream
         async for events in stream.noack_take(TAKE, within=TICK_S):
             for event in events:
-                sessionizer.ingest(event.value, event.message.partition)
+                message = event.message
+                value = event.value or b""  # a record without a value (a tombstone) is no beacon
+                refusal = sessionizer.fold_record(value, message.partition)
+                if refusal is not None:
+                    source = f"sessionizer:{settings.topic_beacons}/{message.partition}@{message.offset}"
+                    await dead_letters.send(value=dead_letter(source, refusal, value))
             runner.received(list(events))
 
     async def resume_open_views(partitions: set[int]) -> None:
         count = app.consumer.topic_partitions(settings.topic_beacons) or settings.topic_partitions
         since_ms = int((time.time() - config.inactivity_timeout_s) * 1000)
-        stored = await until_done(lambda: store.open_views(since_ms), "open views read")
+        stored = await until_done(lambda: store.open_views(since_ms), "sessionizer: open views read")
         views = registry.open_views(partitions, count)
         views += [(v, p, received) for v, received in stored if (p := partition_of(v, count)) in partitions]
         added = sessionizer.resume(views)

@@ -20,6 +20,11 @@ class SessionizerConfig:
     # view's events are gone, so it cannot be folded again.
     late_limit_days: float = float(default_of("raw_retention_days"))
 
+    @property
+    def max_gap_ms(self) -> int:
+        """The longest silence between two events the fold counts: longer, the view was inactive."""
+        return int(self.inactivity_timeout_s * 1000)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionizerConfig:
         return cls(

@@ -16,6 +16,10 @@ The warehouse is the authority, memory is a cache:
 
 The I/O steps (``load``, ``write``) take no lock and touch no session, so the Faust adapter runs
 them on worker threads while the event loop keeps folding; ``plan`` and ``apply`` run on the loop.
+
+A view whose rows the warehouse refuses as bad data is dead-lettered by the caller and dropped
+from memory (``drop``): memory never holds a ledger the warehouse lacks, and a later event for the
+view rebuilds it from the warehouse like any view this process has not seen.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ from typing import Any, Protocol
 import pandas as pd
 
 from schemas.view_facts import COLUMNS, Key
+from streams.failures import Refused
 from streams.scoring.score import score_sessions
 from streams.sessionizer.config import SessionizerConfig
-from streams.sessionizer.events import BeaconIn, Dims, Ev, read_record
+from streams.sessionizer.events import BeaconIn, Dims, Ev, RecordError, read_record
 from streams.sessionizer.fold import OVER, Phase, ViewFold, fold_events
-from streams.sessionizer.store import Ledger, StoredView, ViewStore
+from streams.sessionizer.store import Ledger, StoredView, ViewRows, ViewStore
 from streams.sessionizer.view import (
     Outcome,
     ViewMeta,
@@ -123,12 +128,19 @@ class Loaded:
 
 @dataclass
 class Writes:
-    views: list[dict[str, Any]]
-    deltas: list[dict[str, Any]]
+    rows: list[ViewRows]
     token: str
 
+    @property
+    def views(self) -> list[dict[str, Any]]:
+        return [r.view for r in self.rows]
+
+    @property
+    def deltas(self) -> list[dict[str, Any]]:
+        return [delta for r in self.rows for delta in r.deltas]
+
     def __bool__(self) -> bool:
-        return bool(self.views or self.deltas)
+        return bool(self.rows)
 
 
 @dataclass
@@ -144,6 +156,7 @@ class SessionizerStats:
     views_written: int = 0
     deltas_written: int = 0
     events_written: int = 0  # net events the written deltas add to the rollups
+    dead_lettered: int = 0  # views whose rows the warehouse refused
 
 
 class Sessionizer:
@@ -166,15 +179,25 @@ class Sessionizer:
     # --- input ------------------------------------------------------------------------------
     def ingest(self, value: bytes, partition: int) -> bool:
         """Folds one beacons-topic record; False (and nothing changes) if it is not a beacon record."""
+        return self.fold_record(value, partition) is None
+
+    def fold_record(self, value: bytes, partition: int) -> str | None:
+        """Folds one beacons-topic record; returns why it was refused (for the dead-letter topic), or None."""
         self.stats.records += 1
         try:
             beacon = read_record(value)
-        except ValueError as exc:
+        except RecordError as exc:
             self.stats.bad_records += 1
             log.warning("sessionizer skipped a record of partition %d: %s", partition, exc)
-            return False
-        self.ingest_beacon(beacon, partition)
-        return True
+            return str(exc)
+        try:
+            self.ingest_beacon(beacon, partition)
+        except Exception as exc:  # a bug this data found: it must not stop the partition (a crash loop)
+            log.exception("sessionizer could not fold a record of view %s; dropping the view", beacon.view_id)
+            self.stats.bad_records += 1
+            self.drop(beacon.view_id)
+            return f"the fold failed: {exc!r}"[:300]
+        return None
 
     def ingest_beacon(self, beacon: BeaconIn, partition: int) -> None:
         session = self.sessions.get(beacon.view_id)
@@ -182,7 +205,8 @@ class Sessionizer:
             meta = ViewMeta(
                 beacon.view_id, beacon.viewer_id, beacon.dims, beacon.clock_offset_ms, beacon.received_at_ms
             )
-            session = ViewSession(meta, partition, ViewFold(beacon.clock_offset_ms, beacon.dims.cdn), 0)
+            fold = ViewFold(beacon.clock_offset_ms, beacon.dims.cdn, self.config.max_gap_ms)
+            session = ViewSession(meta, partition, fold, 0)
             self.sessions[beacon.view_id] = session
         if self._too_late(session, beacon.received_at_ms):
             self.stats.late_ignored += len(beacon.events)
@@ -225,11 +249,17 @@ class Sessionizer:
             if view_id in self.sessions:
                 continue
             meta = ViewMeta(view_id, "", Dims(), 0, received_ms)
-            session = ViewSession(meta, partition, ViewFold(0), received_ms)
+            session = ViewSession(meta, partition, ViewFold(0, max_gap_ms=self.config.max_gap_ms), received_ms)
             self.sessions[view_id] = session
             self._mark_changed(session)
             added += 1
         return added
+
+    def drop(self, view_id: str) -> None:
+        """Forgets a view whose rows were refused, so memory holds nothing the warehouse lacks."""
+        session = self.sessions.pop(view_id, None)
+        if session is not None and self.registry is not None and session.registered_open:
+            self.registry.closed(view_id, session.partition)
 
     def forget(self, partitions: set[int]) -> int:
         """Drops the views of partitions this worker no longer owns (after a flush)."""
@@ -305,15 +335,22 @@ class Sessionizer:
         self.stats.events_written += int(sum(row.get("events", 0) for row in writes.deltas))
         return writes
 
-    def write(self, writes: Writes) -> None:
-        if writes:
-            self.store.write(writes.views, writes.deltas, writes.token)
+    def write(self, writes: Writes) -> list[Refused[ViewRows]]:
+        """Writes the flush (I/O only); returns the views the warehouse refused as bad data."""
+        return self.store.write(writes.rows, writes.token) if writes else []
+
+    def refused(self, refused: list[Refused[ViewRows]]) -> None:
+        """After a write: drops the refused views (the caller dead-letters them)."""
+        for bad in refused:
+            log.warning("sessionizer: the warehouse refused view %s: %s", bad.item.view_id, bad.reason)
+            self.stats.dead_lettered += 1
+            self.drop(bad.item.view_id)
 
     def flush(self) -> Writes:
         """plan → load → apply → write, in this thread (tests and the shutdown path)."""
         plan = self.plan()
         writes = self.apply(plan, self.load(plan))
-        self.write(writes)
+        self.refused(self.write(writes))
         self.evict()
         return writes
 
@@ -346,7 +383,9 @@ class Sessionizer:
 
     def _refold(self, session: ViewSession, ledger: Ledger) -> None:
         self.stats.refolds += 1
-        session.fold = fold_events(session.events.values(), session.meta.clock_offset_ms, session.meta.dims.cdn)
+        session.fold = fold_events(
+            session.events.values(), session.meta.clock_offset_ms, session.meta.dims.cdn, self.config.max_gap_ms
+        )
         session.emitted = ledger.vectors
         session.emitted_samples = ledger.samples
         session.vst_emitted = ledger.vst_emitted
@@ -362,15 +401,15 @@ class Sessionizer:
         outcomes = [outcome(s.fold, s.timed_out) for s in sessions]
         records = [view_record(s.fold, s.meta, out) for s, out in zip(sessions, outcomes, strict=True)]
         scores = _scores(sessions, outcomes, records)
-        token = uuid.uuid4().hex
-        deltas: list[dict[str, Any]] = []
+        rows: list[ViewRows] = []
         for session, out, record in zip(sessions, outcomes, records, strict=True):
             session.version = max(time.time_ns() // 1000, session.version + 1)
             record["version"] = session.version
             record["last_received_at"] = session.last_received_ms
             final_score = scores.get(session.meta.view_id) if out.closed else None
-            deltas += self._deltas(session, out, final_score)
-        return Writes([_views_row(r) for r in records], deltas, token)
+            deltas = self._deltas(session, out, final_score)
+            rows.append(ViewRows(session.meta.view_id, _views_row(record), deltas))
+        return Writes(rows, uuid.uuid4().hex)
 
     def _deltas(self, session: ViewSession, out: Outcome, score: float | None) -> list[dict[str, Any]]:
         fold = session.fold

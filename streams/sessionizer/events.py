@@ -3,10 +3,18 @@
 Ingest validated every beacon against ``schemas.beacon`` before writing it, so this reads the
 record with orjson and plain lookups instead of validating it again. Only the fields the fold
 uses are kept (``Ev.extra``), which keeps open views small in memory.
+
+The worker does not trust ingest, though (anyone who can write to the topic writes records): every
+number the fold computes with must be a finite number, and every integer lie within [0, 2^53), so
+no sum or conversion can overflow; timestamps lie in the schema's range and sequence numbers fit
+their UInt32 columns (ClickHouse would wrap a larger one silently); ids must look like ids. A
+record that fails is refused whole (:class:`RecordError`) and goes to the dead-letter topic.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -60,42 +68,80 @@ class RecordError(ValueError):
     """A record that is not a beacon record written by ingest."""
 
 
+SAFE_INT = 2**53 - 1  # integers up to here are exact in a float64: no sum of them overflows
+UINT32_MAX = 2**32 - 1  # sequence numbers (beacon_events.seq, views.max_seq) and ASNs
+EPOCH_MS_MAX = 4_102_444_800_000  # the last timestamp of schemas.beacon.EpochMs (2100-01-01)
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # schemas.beacon.Id
+
+
+def _int(value: Any, most: int = SAFE_INT) -> int:
+    number = int(value)
+    if not 0 <= number <= most:
+        raise ValueError(f"{number} is outside [0, {most}]")
+    return number
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _float(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else _float(value)
+
+
+def _id(value: Any) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValueError(f"{str(value)[:80]!r} is not an id")
+    return value
+
+
 def _rendition(e: dict[str, Any]) -> tuple[float, int | None, int | None, float | None, float | None, float | None]:
     return (
-        float(e["bitrate_kbps"]),
-        e.get("width"),
-        e.get("height"),
-        e.get("framerate"),
-        e.get("quality"),
-        e.get("top_bitrate_kbps"),
+        _float(e["bitrate_kbps"]),
+        _opt_int(e.get("width")),
+        _opt_int(e.get("height")),
+        _opt_float(e.get("framerate")),
+        _opt_float(e.get("quality")),
+        _opt_float(e.get("top_bitrate_kbps")),
     )
 
 
 _EXTRA: dict[str, Callable[[dict[str, Any]], Any]] = {
     "playback_request": lambda e: bool(e.get("autoplay", False)),
     "rendition_change": _rendition,
-    "player_resize": lambda e: (int(e["width"]), int(e["height"])),
+    "player_resize": lambda e: (_int(e["width"]), _int(e["height"])),
     "error": lambda e: (str(e.get("code", "")), bool(e["fatal"]), bool(e.get("business", False))),
     "view_end": lambda e: str(e.get("reason", "user_exit")),
-    "heartbeat": lambda e: (e.get("dropped_frames"), e.get("total_frames")),
+    "heartbeat": lambda e: (_opt_int(e.get("dropped_frames")), _opt_int(e.get("total_frames"))),
     "pathway_change": lambda e: str(e["pathway"]),
 }
 
 
 def to_ev(event: dict[str, Any]) -> Ev:
-    """One event as the player sent it → Ev. KeyError/TypeError/ValueError on a malformed event."""
+    """One event as the player sent it → Ev. KeyError/TypeError/ValueError on a malformed event or
+    a number out of bounds."""
     kind = str(event["type"])
     make = _EXTRA.get(kind)
     extra = make(event) if make else None
-    return Ev(int(event["seq"]), int(event["ts"]), kind, int(event.get("playhead_ms", 0)), extra)
+    seq, ts = _int(event["seq"], UINT32_MAX), _int(event["ts"], EPOCH_MS_MAX)
+    return Ev(seq, ts, kind, _int(event.get("playhead_ms", 0)), extra)
 
 
 def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
     context = beacon.get("context") or {}
     sdk = beacon.get("sdk") or {}
     values = {d.column: _dimension_value(d, context, server, sdk) for d in VIEW_DIMENSIONS}
-    values["asn"] = int(values["asn"] or 0)
+    values["asn"] = _int(values["asn"] or 0, UINT32_MAX)
     values["stream_type"] = values["stream_type"] or "vod"
+    if not all(isinstance(v, str) for k, v in values.items() if k != "asn"):
+        raise TypeError("a view dimension is not a string")
     return Dims(**values)
 
 
@@ -117,7 +163,7 @@ def read_record(value: bytes) -> BeaconIn:
     try:
         record = orjson.loads(value)
         server, beacon = record["server"], record["beacon"]
-        received_at = int(server["received_at"])
+        received_at = _int(server["received_at"], EPOCH_MS_MAX)
         events = [to_ev(e) for e in beacon["events"]]
         if not events:
             raise ValueError("no events")
@@ -125,14 +171,15 @@ def read_record(value: bytes) -> BeaconIn:
         # clock): the difference is the clock skew plus the network delay. Without sent_at, the
         # newest event stands in for the send time.
         sent_at = beacon.get("sent_at")
-        viewer_send = int(sent_at) if sent_at is not None else max(e.ts for e in events)
+        viewer_send = _int(sent_at, EPOCH_MS_MAX) if sent_at is not None else max(e.ts for e in events)
         return BeaconIn(
-            view_id=str(beacon["view_id"]),
-            viewer_id=str(beacon["viewer_id"]),
+            view_id=_id(beacon["view_id"]),
+            viewer_id=_id(beacon["viewer_id"]),
             received_at_ms=received_at,
             clock_offset_ms=received_at - viewer_send,
             dims=_dims(server, beacon),
             events=events,
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # AttributeError: a context or sdk block that is not an object.
         raise RecordError(f"not a beacon record: {exc!r}"[:300]) from exc

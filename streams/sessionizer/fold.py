@@ -17,6 +17,10 @@ rollups. Phases and what each one counts (REFERENCE §1–2, docs/metrics.md):
   begins during a seek belongs to the seek, so the seek lasts until that stall ends.
 - PAUSED: nothing but concurrency (the view is still in progress).
 - ENDED, FAILED, CLOSED: nothing; the view is over (CLOSED on view_end).
+
+No interval between two events counts for more than ``max_gap_ms``, the inactivity timeout: a
+longer silence is the view going inactive (``_go_inactive``), so a player's timestamps cannot
+make the fold slice years minute by minute.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ from schemas.view_facts import (
     Key,
     zeros,
 )
+from streams.sessionizer.config import SessionizerConfig
 from streams.sessionizer.events import Ev
 
 MINUTE_MS = 60_000
+DEFAULT_MAX_GAP_MS = SessionizerConfig().max_gap_ms
 
 
 class Phase(IntEnum):
@@ -86,6 +92,7 @@ def upscale_pct(player_w: int, player_h: int, video_w: int, video_h: int) -> flo
 class ViewFold:
     offset_ms: int  # server clock − viewer clock
     cdn: str = ""
+    max_gap_ms: int = DEFAULT_MAX_GAP_MS  # a longer silence between two events is inactivity
     phase: Phase = Phase.IDLE
     max_seq: int = -1
     last_ts: int | None = None  # the view's clock: newest time seen, in seq order
@@ -152,6 +159,8 @@ class ViewFold:
         t = ev.ts if self.last_ts is None or ev.ts > self.last_ts else self.last_ts
         if self.last_ts is None:
             self.first_ts = self.mark_ts = t
+        elif t - self.last_ts > self.max_gap_ms:
+            self._go_inactive(self.last_ts, t)
         self.last_ts = t
         self.max_seq = ev.seq
         self._here = self._bucket(self.minute_of(t))  # the cell every count of this event goes to
@@ -162,6 +171,17 @@ class ViewFold:
         if handler is not _passive:
             self.settle()
         handler(self, ev, t)
+
+    def _go_inactive(self, silent_from: int, t: int) -> None:
+        """A silence longer than the inactivity timeout: the view went inactive after the timeout.
+
+        Its phase counts up to the timeout, as for a view the timeout closed, and the rest of the
+        silence counts for nothing (docs/metrics.md, "Gaps"). Sliced at once, so the fold's cost
+        per event stays bounded whatever the gap.
+        """
+        self.settle()
+        self._advance(silent_from, silent_from + self.max_gap_ms)
+        self.mark_ts = t
 
     def settle(self) -> None:
         """Slices the time since the last phase-changing event up to the newest event."""
@@ -405,9 +425,9 @@ _HANDLERS: dict[str, Callable[[ViewFold, Ev, int], None]] = {
 }
 
 
-def fold_events(events: Iterable[Ev], offset_ms: int, cdn: str) -> ViewFold:
+def fold_events(events: Iterable[Ev], offset_ms: int, cdn: str, max_gap_ms: int = DEFAULT_MAX_GAP_MS) -> ViewFold:
     """Fold a whole view from scratch: events in seq order, one per seq (duplicates dropped)."""
-    fold = ViewFold(offset_ms=offset_ms, cdn=cdn)
+    fold = ViewFold(offset_ms=offset_ms, cdn=cdn, max_gap_ms=max_gap_ms)
     for ev in sorted(events, key=lambda e: e.seq):
         if ev.seq > fold.max_seq:
             fold.apply(ev)
