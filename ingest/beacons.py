@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 
 from foundation.http import OrjsonResponse
 from foundation.settings import Settings
 from ingest.body import BodyError, read_body
 from ingest.errors import describe
+from ingest.intake import IntakeConfig, time_errors
 from ingest.metrics import IngestMetrics
+from ingest.privacy import scrubbed_body, stored_beacon
 from ingest.producer import BrokerUnavailableError, RecordSink
 from ingest.useragent import parse_user_agent
 from schemas import Beacon, DeadLetter, ErrorDetail, ServerContext
@@ -30,11 +33,16 @@ DEAD_LETTER_BODY_LIMIT = 16_384
 _GEO_COUNTRY_HEADERS = ("x-country", "cf-ipcountry", "cloudfront-viewer-country")
 
 
-def server_context(request: Request, received_at: int) -> ServerContext:
-    """What the server adds: its receive time, the parsed user agent, and geo from a trusted edge."""
+def server_context(request: Request, received_at: int, intake: IntakeConfig) -> ServerContext:
+    """What the server adds: its receive time, the parsed user agent, and geo from a trusted edge.
+
+    Geo headers count only from a peer in the trusted proxy networks: anyone else could claim any
+    country. The peer's address itself is never kept.
+    """
     ua = request.headers.get("user-agent", "")[:1024]
     client = parse_user_agent(ua)
-    headers = request.headers
+    peer = request.client.host if request.client is not None else None
+    headers = request.headers if intake.trusts(peer) else Headers()
     country = next((headers[h].upper() for h in _GEO_COUNTRY_HEADERS if h in headers), "")
     asn = headers.get("x-asn", "")
     return ServerContext(
@@ -66,6 +74,9 @@ async def dead_letter(
     raw: bytes,
     errors: Sequence[ErrorDetail] = (),
 ) -> None:
+    intake: IntakeConfig = request.app.state.intake
+    # Scrubbed past the limit, so no value is cut in half and kept raw; hashes change the length.
+    kept = scrubbed_body(raw[: 2 * DEAD_LETTER_BODY_LIMIT], intake.hmac_key)
     letter = DeadLetter(
         received_at=int(time.time() * 1000),
         source=request.url.path,
@@ -74,8 +85,8 @@ async def dead_letter(
         errors=list(errors),
         content_type=request.headers.get("content-type", "")[:128],
         user_agent=request.headers.get("user-agent", "")[:512],
-        body=raw[:DEAD_LETTER_BODY_LIMIT].decode("utf-8", "replace"),
-        body_truncated=len(raw) > DEAD_LETTER_BODY_LIMIT,
+        body=kept[:DEAD_LETTER_BODY_LIMIT].decode("utf-8", "replace"),
+        body_truncated=len(raw) > 2 * DEAD_LETTER_BODY_LIMIT or len(kept) > DEAD_LETTER_BODY_LIMIT,
     )
     # The client's answer does not wait on the dead-letter write succeeding: bad input stays bad.
     with contextlib.suppress(BrokerUnavailableError):
@@ -98,7 +109,10 @@ def unavailable(settings: Settings, reason: str) -> Response:
         400: {"description": "Malformed body (bad JSON, bad gzip, empty)."},
         413: {"description": "Body too large."},
         415: {"description": "Unsupported content type or encoding."},
-        422: {"description": "Valid JSON that breaks the beacon schema; the reason names each field."},
+        422: {
+            "description": "Valid JSON that breaks the beacon schema, or with times the server refuses (more "
+            "than 24 h from its clock, or older than the raw-event retention); the reason names each field."
+        },
         503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
     },
     openapi_extra={
@@ -112,14 +126,14 @@ async def post_beacon(request: Request) -> Response:
     # The hottest route reads app state directly: FastAPI's dependency solving costs more than the rest of it.
     state = request.app.state
     started = time.perf_counter()
-    outcome, response = await _handle(request, state.settings, state.sink)
+    outcome, response = await _handle(request, state.settings, state.sink, state.intake)
     metrics: IngestMetrics = state.metrics
     metrics.outcome("beacons", outcome).inc()
     metrics.latency_of("beacons").observe(time.perf_counter() - started)
     return response
 
 
-async def _handle(request: Request, settings: Settings, sink: RecordSink) -> tuple[str, Response]:
+async def _handle(request: Request, settings: Settings, sink: RecordSink, intake: IntakeConfig) -> tuple[str, Response]:
     received_at = int(time.time() * 1000)
     raw = b""
     try:
@@ -130,8 +144,12 @@ async def _handle(request: Request, settings: Settings, sink: RecordSink) -> tup
         return "refused", OrjsonResponse({"detail": exc.reason}, status_code=exc.status)
     except ValidationError as exc:
         return "refused", await _refuse_invalid(request, settings, sink, exc, raw)
+    out_of_time = time_errors(beacon, received_at, intake.raw_retention_days)
+    if out_of_time:
+        return "refused", await _refuse_fields(request, settings, sink, out_of_time, raw)
     try:
-        value = record_value(server_context(request, received_at), raw)
+        stored = stored_beacon(raw, beacon, intake.hmac_key)
+        value = record_value(server_context(request, received_at, intake), stored)
         await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
     except BrokerUnavailableError as exc:
         return "unavailable", unavailable(settings, str(exc))
@@ -151,7 +169,13 @@ async def _refuse_invalid(
         reason = "body must be one beacon: a JSON object"
         await dead_letter(sink, settings, request, 422, reason, raw)
         return OrjsonResponse({"detail": reason}, status_code=422)
-    details = describe(exc)
+    return await _refuse_fields(request, settings, sink, describe(exc), raw)
+
+
+async def _refuse_fields(
+    request: Request, settings: Settings, sink: RecordSink, details: Sequence[ErrorDetail], raw: bytes
+) -> Response:
+    """422 naming each field, and the body kept on the dead-letter topic with the same reasons."""
     reason = "; ".join(f"{d.field}: {d.message}" for d in details)
     await dead_letter(sink, settings, request, 422, reason, raw, details)
     content = {"detail": [d.model_dump() for d in details], "reason": reason}

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas import ErrorDetail, EventType
+from schemas import ErrorDetail, EventType, FieldError
 
 _EVENT_TYPES = ", ".join(t.value for t in EventType)
 
@@ -31,6 +31,9 @@ def _message(error: Any) -> str:
 
 def _path(error: Any) -> tuple[int | str, ...]:
     loc: tuple[int | str, ...] = error["loc"]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, FieldError):  # a check across fields names the one it blames
+        loc = loc + cause.loc
     # Drop the discriminator tag pydantic puts between an event's index and its field.
     if len(loc) >= 3 and loc[0] == "events" and isinstance(loc[1], int) and loc[2] in set(EventType):
         loc = loc[:2] + loc[3:]

@@ -13,18 +13,42 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.events import EventType
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (SCHEMA_VERSION,)
 MAX_EVENTS_PER_BEACON = 300  # Mux's cap (REFERENCE §4)
+# One beacon is a few seconds of one view: its events, and its sent_at, lie within a day of each
+# other. A wider span is a broken clock or an attack; the folds would slice it minute by minute.
+MAX_BEACON_SPAN_MS = 24 * 3_600_000
+
+# Integers are bounded by the ClickHouse column they land in (warehouse/migrations): UInt32 for
+# sequence numbers and frame counters (views sum frames into UInt64, which then cannot overflow),
+# and for durations, sizes and positions in ms, 2^53 - 1: well inside their UInt64 columns, the
+# largest integer a browser's number holds exactly, and safe in any float64 arithmetic downstream.
+UINT32_MAX = 2**32 - 1
+SAFE_INT_MAX = 2**53 - 1
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Label = Annotated[str, StringConstraints(max_length=128)]
 EpochMs = Annotated[int, Field(ge=0, le=4_102_444_800_000, description="ms since epoch, UTC")]
-NonNegInt = Annotated[int, Field(ge=0)]
+UInt32 = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+SafeUInt = Annotated[int, Field(ge=0, le=SAFE_INT_MAX)]
+Kbps = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+
+
+class FieldError(ValueError):
+    """A check across fields that blames one of them: ``loc`` is its path below the model checked.
+
+    Pydantic places a model validator's error at the model itself; ingest's error reasons read
+    ``loc`` (from the error's context) so a refusal still names the field, e.g. ``events[3].ts``.
+    """
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class _Strict(BaseModel):
@@ -33,8 +57,8 @@ class _Strict(BaseModel):
 
 class _EventBase(_Strict):
     ts: EpochMs = Field(description="Viewer clock when the event happened.")
-    playhead_ms: NonNegInt = Field(description="Position in the content.")
-    seq: NonNegInt = Field(description="Per-view event sequence number, from 0.")
+    playhead_ms: SafeUInt = Field(description="Position in the content.")
+    seq: UInt32 = Field(description="Per-view event sequence number, from 0.")
 
 
 class PlaybackRequest(_EventBase):
@@ -56,7 +80,7 @@ class Resume(_EventBase):
 
 class SeekStart(_EventBase):
     type: Literal[EventType.SEEK_START]
-    target_ms: NonNegInt | None = None
+    target_ms: SafeUInt | None = None
 
 
 class SeekEnd(_EventBase):
@@ -65,7 +89,7 @@ class SeekEnd(_EventBase):
 
 class StallStart(_EventBase):
     type: Literal[EventType.STALL_START]
-    buffer_ms: NonNegInt | None = None
+    buffer_ms: SafeUInt | None = None
 
 
 class StallEnd(_EventBase):
@@ -74,23 +98,23 @@ class StallEnd(_EventBase):
 
 class RenditionChange(_EventBase):
     type: Literal[EventType.RENDITION_CHANGE]
-    bitrate_kbps: Annotated[float, Field(gt=0, le=1_000_000)]
-    width: NonNegInt | None = None
-    height: NonNegInt | None = None
-    framerate: Annotated[float, Field(ge=0, le=1000)] | None = None
+    bitrate_kbps: Kbps
+    width: UInt32 | None = None
+    height: UInt32 | None = None
+    framerate: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
     codec: Label | None = None
-    quality: Annotated[float, Field(ge=0, le=100)] | None = Field(
+    quality: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = Field(
         default=None, description="Per-rendition quality (e.g. VMAF) where the packager publishes one."
     )
-    top_bitrate_kbps: Annotated[float, Field(gt=0, le=1_000_000)] | None = Field(
+    top_bitrate_kbps: Kbps | None = Field(
         default=None, description="Highest bitrate of the ladder (CMCD tb): what the quality score compares with."
     )
 
 
 class PlayerResize(_EventBase):
     type: Literal[EventType.PLAYER_RESIZE]
-    width: NonNegInt
-    height: NonNegInt
+    width: UInt32
+    height: UInt32
 
 
 class Error(_EventBase):
@@ -118,9 +142,9 @@ class ViewEnd(_EventBase):
 
 class Heartbeat(_EventBase):
     type: Literal[EventType.HEARTBEAT]
-    dropped_frames: NonNegInt | None = Field(default=None, description="Cumulative, from getVideoPlaybackQuality.")
-    total_frames: NonNegInt | None = None
-    buffer_ms: NonNegInt | None = None
+    dropped_frames: UInt32 | None = Field(default=None, description="Cumulative, from getVideoPlaybackQuality.")
+    total_frames: UInt32 | None = None
+    buffer_ms: SafeUInt | None = None
 
 
 class AdBreakStart(_EventBase):
@@ -137,9 +161,9 @@ RequestKind = Literal["manifest", "segment", "init", "key", "steering", "other"]
 class RequestCompleted(_EventBase):
     type: Literal[EventType.REQUEST_COMPLETED]
     kind: RequestKind = "segment"
-    bytes: NonNegInt
-    duration_ms: NonNegInt
-    ttfb_ms: NonNegInt | None = None
+    bytes: SafeUInt
+    duration_ms: SafeUInt
+    ttfb_ms: SafeUInt | None = None
     status: Annotated[int, Field(ge=100, le=599)] = 200
     cdn: Label | None = None
 
@@ -203,7 +227,9 @@ class Context(_Strict):
     asn: Annotated[int, Field(ge=0, le=4_294_967_295)] | None = None
     connection_type: Label = ""
     experiment: Label = ""
-    page_url: Annotated[str, StringConstraints(max_length=2048)] = ""
+    page_url: Annotated[str, StringConstraints(max_length=2048)] = Field(
+        default="", description="The page the player is on; stored without its query string and fragment."
+    )
     custom: Annotated[dict[Label, Label], Field(max_length=10)] = Field(default_factory=dict)
 
 
@@ -218,8 +244,34 @@ class Beacon(_Strict):
     version: Annotated[Literal[1], BeforeValidator(_known_version)] = Field(description="Schema version.")
     view_id: Id
     viewer_id: Id
-    batch_seq: NonNegInt = Field(description="Per-view beacon sequence number, from 0.")
+    batch_seq: UInt32 = Field(description="Per-view beacon sequence number, from 0.")
     sent_at: EpochMs | None = Field(default=None, description="Viewer clock when the beacon was sent.")
     sdk: Sdk
     context: Context = Field(default_factory=Context)
     events: Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PER_BEACON)]
+
+    @model_validator(mode="after")
+    def _events_within_a_day(self) -> Beacon:
+        times = [event.ts for event in self.events]
+        lowest, highest = min(times), max(times)  # the common case costs these two passes only
+        if highest - lowest > MAX_BEACON_SPAN_MS:
+            first, last = times.index(lowest), times.index(highest)
+            raise FieldError(
+                ("events", last, "ts"),
+                f"is {_hours(highest - lowest)} after events[{first}].ts; "
+                f"the events of one beacon may span at most {_hours(MAX_BEACON_SPAN_MS)}",
+            )
+        sent_at = self.sent_at
+        if sent_at is not None and max(highest - sent_at, sent_at - lowest) > MAX_BEACON_SPAN_MS:
+            farthest = lowest if sent_at - lowest > highest - sent_at else highest
+            side = "before" if farthest < sent_at else "after"
+            raise FieldError(
+                ("events", times.index(farthest), "ts"),
+                f"is {_hours(abs(farthest - sent_at))} {side} sent_at; "
+                f"a beacon's events lie within {_hours(MAX_BEACON_SPAN_MS)} of when it was sent",
+            )
+        return self
+
+
+def _hours(ms: int) -> str:
+    return f"{ms / 3_600_000:.1f} h"

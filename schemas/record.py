@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.beacon import Beacon, EpochMs, Label
+from schemas.beacon import Beacon, EpochMs, Label, UInt32
 
 
 class ServerContext(BaseModel):
@@ -22,7 +22,7 @@ class ServerContext(BaseModel):
     device_model: Label = ""
     country: Label = ""
     region: Label = ""
-    asn: int | None = None
+    asn: UInt32 | None = None
 
 
 class BeaconRecord(BaseModel):

@@ -5,7 +5,9 @@ The records become beacon records (the value shape of ``ingest.beacons.record_va
 
 Answers follow CMCD: 410 tells the player to stop (reporting switched off here), 503 with
 Retry-After means retry, 400 names the line and key that are wrong (and the report goes to
-the dead-letter topic). A report is accepted or refused whole.
+the dead-letter topic). A report is accepted or refused whole. The beacons built obey the same
+rules as posted ones: the schema's bounds, the server's clock (``ingest.intake``), and viewer ids
+hashed when a key is set (``ingest.privacy``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from foundation.http import OrjsonResponse
 from foundation.settings import Settings
 from ingest.beacons import dead_letter, record_value, server_context, unavailable
 from ingest.body import BodyError, read_body
-from ingest.cmcd.parse import LineError, parse_report
-from ingest.cmcd.state import PlayStates, map_report, session_beacons
+from ingest.cmcd.parse import SEQ_STRIDE, LineError, parse_report
+from ingest.cmcd.state import PlayStates, SessionReport, map_report, session_beacons
 from ingest.errors import describe
+from ingest.intake import IntakeConfig, time_errors
 from ingest.metrics import IngestMetrics
+from ingest.privacy import pseudonymised
 from ingest.producer import BrokerUnavailableError, RecordSink
 from schemas import Beacon, ErrorDetail, ServerContext
 
@@ -75,14 +79,16 @@ async def read_report(request: Request, max_bytes: int) -> bytes:
 async def post_cmcd(request: Request) -> Response:
     state = request.app.state
     started = time.perf_counter()
-    outcome, response = await _handle(request, state.settings, state.sink, state.cmcd)
+    outcome, response = await _handle(request, state.settings, state.sink, state.cmcd, state.intake)
     metrics: IngestMetrics = state.metrics
     metrics.outcome("cmcd", outcome).inc()
     metrics.latency_of("cmcd").observe(time.perf_counter() - started)
     return response
 
 
-async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: CmcdIngest) -> tuple[str, Response]:
+async def _handle(
+    request: Request, settings: Settings, sink: RecordSink, cmcd: CmcdIngest, intake: IntakeConfig
+) -> tuple[str, Response]:
     if not cmcd.enabled:
         return "refused", OrjsonResponse({"detail": "CMCD reporting is switched off on this server"}, status_code=410)
     received_at = int(time.time() * 1000)
@@ -103,8 +109,13 @@ async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: 
     except ValidationError as exc:  # the parser checks ranges first; this is the contract's last word
         cmcd.states.give_back(c for session in sessions for c in session.changes)
         return "refused", await _refuse(request, settings, sink, raw, [], describe(exc))
-    server = server_context(request, received_at)
-    sent = await asyncio.gather(*(_send(sink, settings, server, b) for _, b in batches), return_exceptions=True)
+    out_of_time = _time_errors(batches, received_at, intake)
+    if out_of_time:  # the same clock rules as beacons: whole report refused, nothing half sent
+        cmcd.states.give_back(c for session in sessions for c in session.changes)
+        return "refused", await _refuse(request, settings, sink, raw, [], out_of_time)
+    server = server_context(request, received_at, intake)
+    key = intake.hmac_key
+    sent = await asyncio.gather(*(_send(sink, settings, server, b, key) for _, b in batches), return_exceptions=True)
     failed = [(session, outcome) for (session, _), outcome in zip(batches, sent, strict=True) if outcome is not None]
     if failed:
         cmcd.states.give_back(c for session, _ in failed for c in session.changes)
@@ -116,10 +127,37 @@ async def _handle(request: Request, settings: Settings, sink: RecordSink, cmcd: 
     return "accepted", OrjsonResponse({"accepted_records": len(records), "accepted_events": events}, status_code=202)
 
 
-async def _send(sink: RecordSink, settings: Settings, server: ServerContext, beacons: list[Beacon]) -> None:
-    """One session's beacons, each acknowledged by Kafka before this returns."""
+def _time_errors(
+    batches: Sequence[tuple[SessionReport, list[Beacon]]], received_at: int, intake: IntakeConfig
+) -> list[ErrorDetail]:
+    """What the server's clock refuses in the beacons of a report, named as the player wrote it."""
+    errors = []
+    for session, beacons in batches:
+        lines = {record.sn: record.line for record in session.records}
+        for beacon in beacons:
+            for error in time_errors(beacon, received_at, intake.raw_retention_days):
+                errors.append(ErrorDetail(field=_reported_field(beacon, error.field, lines), message=error.message))
+    return errors[:MAX_ERRORS_REPORTED]
+
+
+def _reported_field(beacon: Beacon, field: str, lines: dict[int, int]) -> str:
+    """``events[i].ts`` of a beacon built from CMCD records → the line (or ``sn``) and key ``ts`` sent.
+
+    The player sent no beacon; an event's seq says which record it came from (``SEQ_STRIDE``). A
+    play-state change that waited for this report came in an earlier one: it is named by its sn.
+    """
+    if not field.startswith("events["):
+        return field
+    sn = beacon.events[int(field.removeprefix("events[").split("]", 1)[0])].seq // SEQ_STRIDE
+    return f"line {lines[sn]}: ts" if sn in lines else f"sn {sn}: ts"
+
+
+async def _send(
+    sink: RecordSink, settings: Settings, server: ServerContext, beacons: list[Beacon], hmac_key: bytes | None
+) -> None:
+    """One session's beacons, each acknowledged by Kafka before this returns (viewer ids hashed if set)."""
     for beacon in beacons:
-        value = record_value(server, beacon.model_dump_json(exclude_none=True).encode())
+        value = record_value(server, pseudonymised(beacon, hmac_key).model_dump_json(exclude_none=True).encode())
         await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-T0_MS = 1_790_000_000_000  # 2026-09-21, a fixed viewer clock
+# A recent viewer clock, fixed for the run (the start of the previous hour): ingest refuses events
+# more than a day from its own clock, so beacons the tests post must be recent.
+T0_MS = (int(time.time()) // 3600 - 1) * 3_600_000
 
 _counter = itertools.count()
 
@@ -53,3 +56,20 @@ def playing_view_events(n: int, t0: int = T0_MS, first_seq: int = 0) -> list[dic
 def beacons_for_views(views: int, events_per_view: int) -> Iterator[dict[str, Any]]:
     for _ in range(views):
         yield beacon(playing_view_events(events_per_view))
+
+
+def moved_to_now(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Beacons of a virtual run (stamped from a fixed epoch) moved in time so the newest event is now.
+
+    Ingest refuses events more than a day from its own clock, so a virtual run posted to a real
+    gateway has to be brought forward; everything but the times stays as the run made it.
+    """
+    shift = int(time.time() * 1000) - max(e["ts"] for payload in payloads for e in payload["events"])
+
+    def moved(payload: dict[str, Any]) -> dict[str, Any]:
+        body = {**payload, "events": [{**e, "ts": e["ts"] + shift} for e in payload["events"]]}
+        if payload.get("sent_at") is not None:
+            body["sent_at"] = payload["sent_at"] + shift
+        return body
+
+    return [moved(payload) for payload in payloads]

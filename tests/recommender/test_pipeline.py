@@ -25,6 +25,7 @@ from foundation.stack import LocalStack
 from qoe.cli import main
 from recommender.catalog import movielens_catalog
 from recommender.movielens import bundled_dir, load_ratings
+from tests.factories.beacons import moved_to_now
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ def test_simulated_viewing_trains_a_model_that_recommends_within_taste(
     assert simulation.memory_sink is not None
     views = [view for view in simulation.views if view.started_at_ms >= 0]
     with httpx.Client(base_url=stack.gateway, timeout=30) as client:
-        for payload in simulation.memory_sink.payloads:
+        for payload in moved_to_now(simulation.memory_sink.payloads):
             response = client.post("/v1/beacons", json=payload)
             assert response.status_code == 202, response.text
         wait_for(lambda: closed(client, [view.view_id for view in views]), 180, "every view closed")

@@ -48,7 +48,10 @@ export const REQUEST_KINDS = Object.freeze(['manifest', 'segment', 'init', 'key'
  */
 
 const label = { kind: 'str', maxLength: 128 };
-const count = { kind: 'int', min: 0 };
+// The server bounds integers by the warehouse column they land in (schemas/beacon.py): frame
+// counts and pixels by UInt32, durations, sizes and positions by the largest exact number.
+const count = { kind: 'int', min: 0, max: 4_294_967_295 };
+const amount = { kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER };
 
 /** Fields each event type carries besides `type`, `ts`, `playhead_ms` and `seq`. */
 /** @type {Readonly<Record<string, Record<string, FieldSpec>>>} */
@@ -57,9 +60,9 @@ export const EVENT_FIELDS = Object.freeze({
   playback_start: {},
   pause: {},
   resume: {},
-  seek_start: { target_ms: count },
+  seek_start: { target_ms: amount },
   seek_end: {},
-  stall_start: { buffer_ms: count },
+  stall_start: { buffer_ms: amount },
   stall_end: {},
   rendition_change: {
     bitrate_kbps: { kind: 'num', min: 0, exclusiveMin: true, max: 1_000_000, required: true },
@@ -79,14 +82,14 @@ export const EVENT_FIELDS = Object.freeze({
   },
   ended: {},
   view_end: { reason: { kind: 'enum', values: VIEW_END_REASONS } },
-  heartbeat: { dropped_frames: count, total_frames: count, buffer_ms: count },
+  heartbeat: { dropped_frames: count, total_frames: count, buffer_ms: amount },
   ad_break_start: {},
   ad_break_end: {},
   request_completed: {
     kind: { kind: 'enum', values: REQUEST_KINDS },
-    bytes: { ...count, required: true },
-    duration_ms: { ...count, required: true },
-    ttfb_ms: count,
+    bytes: { ...amount, required: true },
+    duration_ms: { ...amount, required: true },
+    ttfb_ms: amount,
     status: { kind: 'int', min: 100, max: 599 },
     cdn: label,
   },

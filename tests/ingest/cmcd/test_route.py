@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +15,11 @@ from ingest.app import create_app
 from ingest.cmcd.state import derived_viewer_id
 from ingest.producer import MemoryRecordSink
 from schemas import BeaconRecord, DeadLetter
-from tests.factories.cmcd import HLSJS_SESSION, HLSJS_SID, T0, session_line
+from tests.factories.cmcd import HLSJS_SESSION, HLSJS_SID, session_line
 
+# The route refuses times more than a day from its clock: reports here are a minute old.
+T0 = int(time.time() * 1000) - 60_000
+HOUR_MS = 3_600_000
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
 CMCD = {"content-type": "application/cmcd"}
 
@@ -30,12 +35,18 @@ def client(sink: MemoryRecordSink) -> Iterator[TestClient]:
         yield test_client
 
 
+def _recent(body: str) -> str:
+    """The recorded hls.js session, moved to T0 (each ``ts`` shifted by the same amount)."""
+    shift = T0 - min(int(ts) for ts in re.findall(r"\bts=(\d+)", "".join(HLSJS_SESSION)))
+    return re.sub(r"\bts=(\d+)", lambda m: f"ts={int(m[1]) + shift}", body)
+
+
 def _beacons(sink: MemoryRecordSink) -> list[tuple[bytes | None, BeaconRecord]]:
     return [(key, BeaconRecord.model_validate_json(value)) for topic, key, value in sink.records if topic == "beacons"]
 
 
 def test_a_report_is_stored_as_beacon_records_keyed_by_session(client: TestClient, sink: MemoryRecordSink) -> None:
-    body = "".join(HLSJS_SESSION[:12])
+    body = _recent("".join(HLSJS_SESSION[:12]))
     response = client.post("/v1/cmcd", content=body, headers={**CMCD, "user-agent": CHROME})
     assert response.status_code == 202
     [(key, record)] = _beacons(sink)
@@ -139,3 +150,24 @@ def test_metrics_count_cmcd_outcomes(client: TestClient) -> None:
     assert 'qoe_ingest_beacons_total{endpoint="cmcd",outcome="accepted"} 1.0' in text
     assert 'qoe_ingest_beacons_total{endpoint="cmcd",outcome="refused"} 1.0' in text
     assert 'qoe_ingest_events_total{endpoint="cmcd"} 1.0' in text
+
+
+def test_times_far_from_the_servers_clock_refuse_the_report_naming_line_and_key(
+    client: TestClient, sink: MemoryRecordSink
+) -> None:
+    old = T0 - 25 * HOUR_MS
+    body = "\n".join([session_line(0, "ps", old, sta="s"), session_line(1, "rr", old, rc=200, ttfb=1, ttlb=2)])
+    response = client.post("/v1/cmcd", content=body, headers=CMCD)
+    assert response.status_code == 400
+    details = response.json()["detail"]
+    assert [d["field"] for d in details] == ["line 1: ts", "line 2: ts"]
+    assert "25.0 h before the server's clock" in details[0]["message"]
+    assert [topic for topic, _, _ in sink.records] == ["beacons-dlq"]
+
+
+def test_a_report_spanning_more_than_a_day_is_refused(client: TestClient, sink: MemoryRecordSink) -> None:
+    body = "\n".join([session_line(0, "ps", T0 - 25 * HOUR_MS, sta="s"), session_line(1, "ps", T0, sta="p")])
+    response = client.post("/v1/cmcd", content=body, headers=CMCD)
+    assert response.status_code == 400
+    assert "span at most 24.0 h" in response.json()["reason"]
+    assert [topic for topic, _, _ in sink.records] == ["beacons-dlq"]
