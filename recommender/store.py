@@ -122,6 +122,16 @@ def load_current(root: Path) -> TrainedRecommender:
     return load_model(current_version(root))
 
 
+def current_info(root: Path) -> dict[str, Any]:
+    """The provenance (``info``) of the current model under ``root``, without loading its arrays."""
+    directory = current_version(root)
+    try:
+        info = json.loads((directory / META_FILE).read_text(encoding="utf-8")).get("info", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelStoreError(f"cannot read model in {directory}: {exc}") from exc
+    return dict(info) if isinstance(info, dict) else {}
+
+
 def list_versions(root: Path) -> list[Path]:
     """Complete version directories under ``root``, oldest first (names start with the UTC time)."""
     if not root.is_dir():

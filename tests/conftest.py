@@ -33,11 +33,19 @@ def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("qoe-data")
 
 
+# Test data sit on fixed dates (tests/factories: VIEW_EPOCH, T0) that fall ever further behind the
+# calendar: a retention this long keeps the tables' TTLs (views, beacon_events, view_deltas) from
+# deleting them in a background merge while a test runs.
+TEST_RETENTION_DAYS = 3650
+
+
 @pytest.fixture
 def settings(embedded_data_dir: Path, request: pytest.FixtureRequest) -> Settings:
     """Settings on the shared embedded warehouse, with a database of this test's own."""
     database = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60] + f"_{id(request) % 9973}"
-    return Settings(_env_file=None, data_dir=embedded_data_dir, warehouse_database=database)
+    return Settings(
+        _env_file=None, data_dir=embedded_data_dir, warehouse_database=database, raw_retention_days=TEST_RETENTION_DAYS
+    )
 
 
 @pytest.fixture

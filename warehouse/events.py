@@ -10,6 +10,10 @@ definition of a view's deduplicated events, read by both ``/v1/events`` and
 ``/v1/views/{view_id}``: the newest received copy of each seq, the one a merge of the
 ReplacingMergeTree keeps, so an answer does not change when a merge runs. The sessionizer reads
 every copy (:func:`events_of_views`): its fold keeps one per seq.
+
+Erasure (:func:`erase_viewer`, run by :mod:`warehouse.privacy`) is the only statement that deletes
+rows before their TTL. ``beacon_records`` stores nothing and ``events_per_minute`` holds counts per minute,
+type and CDN with no view or viewer id, so only ``beacon_events`` holds a viewer's events.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import orjson
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from warehouse.deletes import delete_rows
 from warehouse.results import iso_ms, query_frame, utc
 
 TABLE = "beacon_events"
@@ -59,6 +64,11 @@ def offsets_present(client: Client, source: str, partition: int, low: int, high:
         parameters={"source": source, "partition": partition, "low": low, "high": high},
     ).result_rows
     return {int(offset) for (offset,) in rows}
+
+
+def erase_viewer(client: Client, viewer_id: str) -> dict[str, int]:
+    """Deletes every event of one viewer, whatever view it was sent for; rows removed per table."""
+    return {TABLE: delete_rows(client, TABLE, "viewer_id = {viewer:String}", {"viewer": viewer_id})}
 
 
 # --- reads ----------------------------------------------------------------------------------

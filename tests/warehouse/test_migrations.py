@@ -44,6 +44,11 @@ def test_the_migrations_ship_with_the_package() -> None:
 def test_a_data_directory_migrated_before_the_move_gets_nothing_new(settings: Settings) -> None:
     client = connect(settings)
     migrate(client, settings, migrations=[])  # the ledger table only
+    # Its tables, as those migrations made them, for the migrations added since to alter.
+    for migration in discover():
+        if migration.version <= LEDGER_BEFORE_THE_MOVE[-1][0]:
+            for statement in migration.statements(settings):
+                client.command(statement)
     client.insert(
         "schema_migrations",
         [
