@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 from delivery.steering.api import state_router, steering_router
 from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import DecisionRecord, SteeringConfig, SteeringService
+from foundation.kafka_security import aiokafka_options, kafka_python_options
 from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,20 @@ MetricsSource = Callable[[], Awaitable[bytes]]
 class ScoreFeed:
     """Follows the compacted scores topic into a board: from the beginning, then as records come."""
 
-    def __init__(self, bootstrap: str, topic: str, board: ScoreBoard, *, client_id: str = "qoe-steering") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        board: ScoreBoard,
+        *,
+        client_id: str = "qoe-steering",
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.board = board
         self.client_id = client_id
+        self.security = dict(security or {})  # aiokafka's TLS/SASL options (foundation.kafka_security)
         self.records = 0
         self.errors = 0
 
@@ -92,6 +102,7 @@ class ScoreFeed:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **self.security,
         )
         await consumer.start()
         try:
@@ -112,7 +123,13 @@ class KafkaDecisionLog:
     """The service's :class:`DecisionLog`: one JSON record per priority change, keyed by group."""
 
     def __init__(
-        self, bootstrap: str, topic: str, *, max_block_ms: int = 100, bootstrap_timeout_ms: int = 3000
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        max_block_ms: int = 100,
+        bootstrap_timeout_ms: int = 3000,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         from kafka import KafkaProducer
 
@@ -123,6 +140,7 @@ class KafkaDecisionLog:
             linger_ms=50,
             max_block_ms=max_block_ms,  # a full buffer fails the log write, never the request
             bootstrap_timeout_ms=bootstrap_timeout_ms,  # retried by the caller while Kafka is away
+            **(security or {}),  # kafka-python's TLS/SASL options (foundation.kafka_security)
         )
 
     def __call__(self, record: DecisionRecord) -> None:
@@ -231,13 +249,15 @@ def chain_lifespan(app: FastAPI, extra: Callable[[], contextlib.AbstractAsyncCon
     app.router.lifespan_context = lifespan
 
 
-async def _attach_decision_log(service: SteeringService, bootstrap: str, topic: str, stop: asyncio.Event) -> None:
+async def _attach_decision_log(
+    service: SteeringService, bootstrap: str, topic: str, stop: asyncio.Event, security: Mapping[str, Any]
+) -> None:
     """Connect the decision log, retrying while Kafka is away: the gateway serves meanwhile
     (priority changes are then not logged, and counted as such)."""
     delay = 1.0
     while not stop.is_set():
         try:
-            service.decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, topic)
+            service.decision_log = await asyncio.to_thread(KafkaDecisionLog, bootstrap, topic, security=security)
             return
         except Exception as exc:  # NoBrokersAvailable and friends
             log.warning("steering decision log not connected (%s); retrying in %.0f s", type(exc).__name__, delay)
@@ -253,7 +273,10 @@ def mount_delivery(
     config = SteeringConfig.from_settings(settings)
     board = ScoreBoard(min_views=config.policy.min_views, max_age_s=config.policy.max_age_s)
     service = SteeringService(config, board, instance=settings.steering_instance)
-    feed = ScoreFeed(bootstrap, settings.topic_cdn_scores, board)
+    # Built here, not in the tasks, so contradictory TLS/SASL settings fail the gateway's start
+    # instead of being retried as if Kafka were away.
+    decision_log_security = kafka_python_options(settings)
+    feed = ScoreFeed(bootstrap, settings.topic_cdn_scores, board, security=aiokafka_options(settings))
     app.state.steering = service
     app.state.steering_feed = feed
     upstream = warehouse_api or settings.resolved_internal_api_url()
@@ -265,7 +288,9 @@ def mount_delivery(
         tasks = [
             asyncio.create_task(feed.run(stop), name="steering-score-feed"),
             asyncio.create_task(
-                _attach_decision_log(service, bootstrap, settings.topic_steering_decisions, stop),
+                _attach_decision_log(
+                    service, bootstrap, settings.topic_steering_decisions, stop, decision_log_security
+                ),
                 name="steering-decision-log",
             ),
         ]

@@ -28,6 +28,7 @@ import orjson
 from rich.console import Console
 
 from foundation.broker import EmbeddedBroker
+from foundation.kafka_security import kafka_python_options
 from foundation.process import Child, spawn, wait_ready
 from foundation.settings import Settings
 from foundation.topics import ensure_topics, platform_topics
@@ -59,7 +60,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     try:
         _require_free_ports(settings)
         bootstrap = broker.start() if broker else settings.kafka_bootstrap
-        ensure_topics(bootstrap, platform_topics(settings))
+        ensure_topics(bootstrap, platform_topics(settings), security=kafka_python_options(settings))
         env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(settings.data_dir.resolve())}
         children += _start_services(settings, env, logs)
         wait_ready(_ready_urls(settings), children, options.ready_timeout_s)

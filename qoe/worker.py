@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import faust
 
+from foundation.kafka_security import kafka_python_options
 from foundation.process import freeze_startup_objects
 from foundation.settings import Settings
 from foundation.topics import cluster_id, ensure_topics, platform_topics
@@ -31,12 +32,13 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
 
 
 def build_worker_app(settings: Settings, bootstrap: str) -> faust.App:
-    ensure_topics(bootstrap, platform_topics(settings))
+    security = kafka_python_options(settings)
+    ensure_topics(bootstrap, platform_topics(settings), security=security)
     client = connect(settings)
     applied = migrate(client, settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
-    source = f"{cluster_id(bootstrap)}/{settings.topic_beacons}"
+    source = f"{cluster_id(bootstrap, security=security)}/{settings.topic_beacons}"
     return create_app(settings, bootstrap, StreamsContext(settings, lambda: connect(settings), source))
 
 

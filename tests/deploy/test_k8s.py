@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn, cast
@@ -17,16 +18,21 @@ from dashboards.app import create_dashboards
 from dashboards.data import DashboardData
 from delivery.autoscaling.signals import AutoscalingSignals, SignalConfig
 from delivery.autoscaling.warehouse import OTHER_REGION, REGION_OF
+from foundation.kafka_security import kafka_python_options
 from foundation.settings import Settings
+from foundation.topics import platform_topics
 from ingest.app import create_app
 from ingest.producer import MemoryRecordSink
 from qoe.api import create_api
 from qoe.cli import build_parser
 from tests.factories.delivery import FakeDemandSource, demand_frame
 from tests.factories.deploy import (
+    DEPLOY,
     K8S_DIR,
     LISTEN_PORT_SETTING,
     QOE_VARIABLE,
+    Peer,
+    admits,
     env_of_stage,
     final_stage,
     gjson_get,
@@ -37,7 +43,10 @@ from tests.factories.deploy import (
     named,
     of_kind,
     pod_labels,
+    pod_peer,
     pod_spec,
+    selects,
+    setting_name,
     settings_from_env,
 )
 
@@ -48,7 +57,20 @@ WAREHOUSE_SECRET = "qoe-warehouse"
 WAREHOUSE_COMMANDS = {"migrate", "worker", "api", "dashboards"}
 # The tier of the signal document that sizes each scaled part (docs/autoscaling.md §3).
 TIER_OF_COMMAND = {"ingest": "ingest", "worker": "stream_workers"}
-KNOWN_KINDS = {"Namespace", "ConfigMap", "Deployment", "Service", "Job", "ScaledObject"}
+KNOWN_KINDS = {
+    "Namespace",
+    "ConfigMap",
+    "Deployment",
+    "Service",
+    "Job",
+    "ScaledObject",
+    "Ingress",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+}
+# The parts that talk to Kafka; only they get its login (the Secret qoe-kafka).
+KAFKA_COMMANDS = {"ingest", "worker"}
+KAFKA_SECRET = "qoe-kafka"
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +113,10 @@ def settings_of(documents: list[dict[str, Any]], workload: dict[str, Any]) -> Se
             env.update(named(documents, "ConfigMap", source["configMapRef"]["name"])["data"])
         elif source["secretRef"]["name"] == WAREHOUSE_SECRET:
             env["QOE_CLICKHOUSE_URL"] = "http://qoe:secret@clickhouse.example:8123"
-    env.update({e["name"]: e["value"] for e in only_container(workload).get("env", [])})
+    for entry in only_container(workload).get("env", []):
+        # A Secret's key stands in for its value, which is never in the manifests.
+        reference = entry.get("valueFrom", {}).get("secretKeyRef")
+        env[entry["name"]] = f"<{reference['name']}/{reference['key']}>" if reference else entry["value"]
     return settings_from_env(env)
 
 
@@ -354,3 +379,223 @@ def test_manifests_are_plain_yaml_without_anchors() -> None:
     for path in K8S_DIR.glob("*.yaml"):
         for event in yaml.parse(path.read_text()):
             assert not getattr(event, "anchor", None), f"{path.name} uses an anchor"
+
+
+# --- transport security and secrets ----------------------------------------------------------------
+
+
+def secret_names(workload: dict[str, Any]) -> set[str]:
+    """Every Secret a workload's pods read: as variables (envFrom, secretKeyRef) or as files."""
+    container = only_container(workload)
+    names = {source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source}
+    for entry in container.get("env", []):
+        if "secretKeyRef" in entry.get("valueFrom", {}):
+            names.add(entry["valueFrom"]["secretKeyRef"]["name"])
+    names |= {volume["secret"]["secretName"] for volume in pod_spec(workload).get("volumes", []) if "secret" in volume}
+    return names
+
+
+def mounted_secret_file(workload: dict[str, Any], path: str) -> tuple[str, str]:
+    """The (Secret, key) whose content the container reads at ``path``."""
+    volumes = {volume["name"]: volume for volume in pod_spec(workload).get("volumes", [])}
+    for mount in only_container(workload).get("volumeMounts", []):
+        folder = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(folder):
+            secret = volumes[mount["name"]].get("secret")
+            assert secret is not None, f"{path} is on the volume {mount['name']}, which is no Secret"
+            relative = path.removeprefix(folder)
+            if "items" not in secret:
+                return secret["secretName"], relative
+            keys = {item["path"]: item["key"] for item in secret["items"]}
+            assert relative in keys, f"the Secret {secret['secretName']} puts no file at {path}"
+            return secret["secretName"], keys[relative]
+    raise AssertionError(f"nothing is mounted at {path}")
+
+
+def test_kafka_clients_use_tls_and_a_login_from_a_secret(documents: list[dict[str, Any]]) -> None:
+    for workload in workloads(documents):
+        name, command = workload["metadata"]["name"], command_of(workload)[0]
+        if command not in KAFKA_COMMANDS:
+            assert KAFKA_SECRET not in secret_names(workload), f"{name} does not use Kafka: no Kafka login"
+            continue
+        settings = settings_of(documents, workload)
+        assert settings.kafka_security_protocol == "SASL_SSL", name
+        options = kafka_python_options(settings)  # raises on contradictory settings
+        assert options["sasl_plain_username"] == f"<{KAFKA_SECRET}/username>", name
+        assert options["sasl_plain_password"] == f"<{KAFKA_SECRET}/password>", name
+        assert mounted_secret_file(workload, settings.kafka_ssl_cafile) == (KAFKA_SECRET, "ca.crt"), name
+
+
+def test_topics_are_replicated_and_need_two_in_sync_replicas(documents: list[dict[str, Any]]) -> None:
+    """The worker creates the topics; ingest writes with acks=all, so an accepted beacon is on two brokers."""
+    settings = settings_of(documents, deployment_running(documents, "worker"))
+    assert settings.topic_replication_factor >= 3
+    for spec in platform_topics(settings):
+        assert (spec.replication, spec.config.get("min.insync.replicas")) == (3, "2"), spec.name
+
+
+# A variable whose name says it carries a secret, whatever its setting's type.
+SECRET_VARIABLE = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
+
+
+def test_secrets_are_referenced_never_written(documents: list[dict[str, Any]]) -> None:
+    assert not of_kind(documents, "Secret"), "Secrets are created by the operator (deploy/README.md), not committed"
+    secret_settings = {name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)}
+    assert "kafka_sasl_password" in secret_settings
+    for variable in configmap_env(documents):
+        assert setting_name(variable) not in secret_settings, f"{variable} belongs in a Secret"
+        assert not SECRET_VARIABLE.search(variable), f"{variable} belongs in a Secret"
+    readme = (DEPLOY / "README.md").read_text()
+    referenced: set[str] = set()
+    for workload in workloads(documents):
+        for entry in only_container(workload).get("env", []):
+            if setting_name(entry["name"]) in secret_settings or SECRET_VARIABLE.search(entry["name"]):
+                assert "secretKeyRef" in entry.get("valueFrom", {}), f"{entry['name']}: a secretKeyRef, not a value"
+        referenced |= secret_names(workload)
+    referenced |= {tls["secretName"] for ingress in of_kind(documents, "Ingress") for tls in ingress["spec"]["tls"]}
+    assert {WAREHOUSE_SECRET, KAFKA_SECRET} <= referenced
+    for secret in referenced:
+        assert f"`{secret}`" in readme, f"deploy/README.md must say how to create the Secret {secret}"
+
+
+# --- the Ingress ------------------------------------------------------------------------------------
+
+
+def pod_port_behind(documents: list[dict[str, Any]], service_name: str, port: int | str) -> tuple[str, int]:
+    """(Deployment, container port) that a Service port, by number or name, leads to."""
+    service = named(documents, "Service", service_name)
+    selector = {"matchLabels": service["spec"]["selector"]}
+    (deployment,) = [d for d in of_kind(documents, "Deployment") if selects(selector, pod_labels(d))]
+    (entry,) = [p for p in service["spec"]["ports"] if port in (p["port"], p.get("name"))]
+    return deployment["metadata"]["name"], container_port(deployment, entry["targetPort"])
+
+
+def test_the_ingress_serves_only_the_gateway_and_only_over_tls(documents: list[dict[str, Any]]) -> None:
+    (ingress,) = of_kind(documents, "Ingress")
+    spec = ingress["spec"]
+    gateway = deployment_running(documents, "ingest")
+    assert "defaultBackend" not in spec
+    assert spec["tls"] and all(entry["secretName"] for entry in spec["tls"])
+    tls_hosts = {host for entry in spec["tls"] for host in entry["hosts"]}
+    assert spec["rules"]
+    for rule in spec["rules"]:
+        assert rule["host"] in tls_hosts, f"{rule['host']} would be served without TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            port = backend["port"].get("number", backend["port"].get("name"))
+            target = pod_port_behind(documents, backend["name"], port)
+            assert target == (gateway["metadata"]["name"], settings_of(documents, gateway).api_port)
+            # /v1 only: /metrics, /docs and /openapi.json stay inside the cluster.
+            assert path["path"] == "/v1" or path["path"].startswith("/v1/"), path["path"]
+            assert path["pathType"] in {"Prefix", "Exact"}
+
+
+# --- NetworkPolicies --------------------------------------------------------------------------------
+
+# Default installations of the ingress controller (ingressClassName nginx), Prometheus and KEDA.
+INGRESS_CONTROLLER = pod_peer("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+PROMETHEUS = pod_peer("monitoring", {"app.kubernetes.io/name": "prometheus"})
+KEDA_OPERATOR = pod_peer("keda", {"app.kubernetes.io/name": "keda-operator"})
+INTERNET = Peer(ip="203.0.113.9")
+
+
+def platform_peers(documents: list[dict[str, Any]]) -> dict[str, Peer]:
+    """Each workload's pods as a client, by workload name."""
+    namespace = load_kustomization()["namespace"]
+    return {w["metadata"]["name"]: pod_peer(namespace, pod_labels(w)) for w in workloads(documents)}
+
+
+def called_at(documents: list[dict[str, Any]], url: str) -> tuple[str, int]:
+    """(Deployment, container port) that a URL on a Service (``name`` or ``name.ns.svc...``) reaches."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    return pod_port_behind(documents, parts.hostname.split(".")[0], parts.port)
+
+
+def expected_connections(documents: list[dict[str, Any]]) -> set[tuple[Peer, str, int]]:
+    """Who calls whom, read from the manifests themselves: (client, Deployment, port)."""
+    peers = platform_peers(documents)
+    ingest, dashboards = deployment_running(documents, "ingest"), deployment_running(documents, "dashboards")
+    gateway = (ingest["metadata"]["name"], settings_of(documents, ingest).api_port)
+    expected = {(INGRESS_CONTROLLER, *gateway), (PROMETHEUS, *gateway)}  # the Ingress; /metrics
+    for client, url in (
+        (ingest, settings_of(documents, ingest).resolved_internal_api_url()),  # the gateway's proxy
+        (dashboards, settings_of(documents, dashboards).resolved_gateway_url()),  # live steering figures
+    ):
+        expected.add((peers[client["metadata"]["name"]], *called_at(documents, url)))
+    for scaled in of_kind(documents, "ScaledObject"):
+        for trigger in metrics_api_triggers(scaled):
+            expected.add((KEDA_OPERATOR, *called_at(documents, trigger["metadata"]["url"])))
+    return expected
+
+
+def test_network_policies_admit_exactly_who_calls_whom(documents: list[dict[str, Any]]) -> None:
+    """Every pod is isolated; each admits only the clients the manifests say call it, on the port they call."""
+    namespace = load_kustomization()["namespace"]
+    expected = expected_connections(documents)
+    strangers = [INTERNET, pod_peer("default", {"app": "curious"}), pod_peer(namespace, {"app": "intruder"})]
+    everyone = {INGRESS_CONTROLLER, PROMETHEUS, KEDA_OPERATOR, *strangers, *platform_peers(documents).values()}
+    for workload in workloads(documents):
+        name = workload["metadata"]["name"]
+        labels = pod_labels(workload)
+        named_ports = {p["name"]: p["containerPort"] for p in only_container(workload).get("ports", [])}
+        for port in {*named_ports.values(), 22, 9092}:  # its own ports, and ports it does not serve
+            allowed = {peer for peer in everyone if admits(documents, namespace, labels, peer, port, named_ports)}
+            wanted = {peer for peer, target, target_port in expected if (target, target_port) == (name, port)}
+            assert allowed == wanted, f"{name}:{port} admits {allowed - wanted}, refuses {wanted - allowed}"
+
+
+def test_default_deny_and_outside_sources_named_exactly(documents: list[dict[str, Any]]) -> None:
+    """Only the gateway takes traffic from beyond the namespace (and KEDA reads the API's signal):
+    no rule opens a port to every source, to an address range or to a whole namespace."""
+    namespace = load_kustomization()["namespace"]
+    policies = [doc for doc in documents if doc["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if not p["spec"]["podSelector"].get("matchLabels")]
+    assert len(deny) == 1 and not deny[0]["spec"].get("ingress"), "one namespace-wide default-deny policy"
+    assert "Ingress" in deny[0]["spec"]["policyTypes"]
+    gateway = pod_labels(deployment_running(documents, "ingest"))
+    for policy in policies:
+        name = policy["metadata"]["name"]
+        for rule in policy["spec"].get("ingress") or []:
+            assert rule.get("from") and rule.get("ports"), f"{name}: a rule must name its sources and ports"
+            for source in rule["from"]:
+                assert "ipBlock" not in source, f"{name}: the outside world comes in through the Ingress only"
+                if "namespaceSelector" not in source:
+                    continue
+                labels = source["namespaceSelector"].get("matchLabels") or {}
+                assert list(labels) == ["kubernetes.io/metadata.name"], f"{name}: one namespace, by name"
+                assert labels["kubernetes.io/metadata.name"] != namespace
+                assert (source.get("podSelector") or {}).get("matchLabels"), f"{name}: chosen pods, not a namespace"
+                peer = pod_peer(labels["kubernetes.io/metadata.name"], source["podSelector"]["matchLabels"])
+                gateway_policy = selects(policy["spec"]["podSelector"], gateway)
+                assert gateway_policy or peer == KEDA_OPERATOR, f"{name}: only the gateway is public"
+
+
+# --- PodDisruptionBudgets ---------------------------------------------------------------------------
+
+
+def minimum_replicas(documents: list[dict[str, Any]], deployment: dict[str, Any]) -> int:
+    scaled = [s for s in of_kind(documents, "ScaledObject") if scale_target(documents, s) is deployment]
+    if scaled:
+        return int(scaled[0]["spec"].get("minReplicaCount", 0))  # KEDA's default is 0
+    return int(deployment["spec"].get("replicas", 1))
+
+
+def test_replicated_parts_have_a_disruption_budget_that_lets_drains_through(documents: list[dict[str, Any]]) -> None:
+    budgets = of_kind(documents, "PodDisruptionBudget")
+    deployments = of_kind(documents, "Deployment")
+    for budget in budgets:
+        chosen = [d for d in deployments if selects(budget["spec"]["selector"], pod_labels(d))]
+        assert len(chosen) == 1, f"{budget['metadata']['name']} selects {len(chosen)} Deployments"
+    for deployment in deployments:
+        name, replicas = deployment["metadata"]["name"], minimum_replicas(documents, deployment)
+        mine = [b for b in budgets if selects(b["spec"]["selector"], pod_labels(deployment))]
+        # One replica: a budget would block every node drain, so none.
+        assert len(mine) == (1 if replicas > 1 else 0), f"{name} (at least {replicas} replicas): {len(mine)} budgets"
+        for budget in mine:
+            spec = budget["spec"]
+            assert ("maxUnavailable" in spec) != ("minAvailable" in spec), name
+            if "maxUnavailable" in spec:
+                assert isinstance(spec["maxUnavailable"], int) and spec["maxUnavailable"] >= 1, name
+            else:
+                assert isinstance(spec["minAvailable"], int) and spec["minAvailable"] < replicas, name

@@ -7,6 +7,7 @@ Compose's ``${VAR:-default}`` interpolation, the Dockerfile's instructions and h
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shlex
@@ -125,6 +126,100 @@ def pod_spec(workload: Mapping[str, Any]) -> dict[str, Any]:
 def pod_labels(workload: Mapping[str, Any]) -> dict[str, str]:
     labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
     return labels
+
+
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A label selector (``matchLabels``; an empty selector selects everything) applied to ``labels``."""
+    selector = selector or {}
+    if selector.get("matchExpressions"):
+        raise NotImplementedError("matchExpressions: extend this reader before using them in deploy/k8s")
+    return all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items())
+
+
+# --- NetworkPolicy ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who opens a connection: a pod (its namespace and labels) or, with ``ip``, an address outside the cluster."""
+
+    namespace: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    ip: str = ""
+
+    @property
+    def namespace_labels(self) -> dict[str, str]:
+        # Kubernetes (1.22+) labels every namespace with its name: policies select namespaces by it.
+        return {"kubernetes.io/metadata.name": self.namespace}
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def pod_peer(namespace: str, labels: Mapping[str, str]) -> Peer:
+    return Peer(namespace, tuple(sorted(labels.items())))
+
+
+def _peer_matches(source: Mapping[str, Any], peer: Peer, policy_namespace: str) -> bool:
+    if "ipBlock" in source:
+        if not peer.ip:
+            return False
+        block = source["ipBlock"]
+        address = ipaddress.ip_address(peer.ip)
+        excluded = any(address in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+        return address in ipaddress.ip_network(block["cidr"]) and not excluded
+    if peer.ip:
+        return False
+    if "namespaceSelector" in source:
+        in_namespace = selects(source["namespaceSelector"], peer.namespace_labels)
+    else:
+        in_namespace = peer.namespace == policy_namespace
+    return in_namespace and ("podSelector" not in source or selects(source["podSelector"], peer.pod_labels))
+
+
+def _port_matches(ports: list[dict[str, Any]] | None, port: int, named_ports: Mapping[str, int]) -> bool:
+    if not ports:
+        return True
+    for rule in ports:
+        if rule.get("protocol", "TCP") != "TCP":
+            continue
+        wanted = rule.get("port")
+        if wanted is None:
+            return True
+        first = named_ports.get(wanted, -1) if isinstance(wanted, str) else int(wanted)
+        if first <= port <= int(rule.get("endPort", first)):
+            return True
+    return False
+
+
+def ingress_policies(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The NetworkPolicies that restrict ingress (``policyTypes`` defaults to Ingress)."""
+    policies = [doc for doc in documents if doc["kind"] == "NetworkPolicy"]
+    return [p for p in policies if "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+
+
+def admits(
+    documents: list[dict[str, Any]],
+    namespace: str,
+    pod: Mapping[str, str],
+    peer: Peer,
+    port: int,
+    named_ports: Mapping[str, int] | None = None,
+) -> bool:
+    """Whether a TCP connection from ``peer`` to ``port`` of a pod labelled ``pod`` in ``namespace``
+    is allowed: as the API server documents NetworkPolicy (a pod no policy selects admits everyone;
+    a selected pod admits what any selecting policy's rule allows)."""
+    selecting = [p for p in ingress_policies(documents) if selects(p["spec"]["podSelector"], pod)]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress") or []:
+            sources = rule.get("from")
+            peer_ok = not sources or any(_peer_matches(source, peer, namespace) for source in sources)
+            if peer_ok and _port_matches(rule.get("ports"), port, named_ports or {}):
+                return True
+    return False
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------
