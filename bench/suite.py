@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from bench import closed_loop, delivery, ingest, recommender, scoring, sessionizer, simulator, stats_api, streams
+from bench import abuse, closed_loop, delivery, ingest, recommender, scoring, sessionizer, simulator, stats_api, streams
 from bench.report import BenchRow, machine_description, render_markdown
 from foundation.settings import Settings
 
 BENCHMARKS: tuple[ModuleType, ...] = (
     ingest,
+    abuse,
     streams,
     scoring,
     sessionizer,

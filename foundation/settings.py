@@ -12,12 +12,15 @@ twice (tests/foundation/test_settings.py checks every ``from_settings``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SHARED_DATA = Path("../shared/data")
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
@@ -27,6 +30,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("", description="Kafka bootstrap servers. Empty: start the embedded Tansu broker.")
     clickhouse_url: str = Field(
         "", description="ClickHouse server URL, e.g. http://user:pass@host:8123/db. Empty: embedded chDB in data_dir."
+    )
+    clickhouse_ca_cert: str = Field(
+        "",
+        description="PEM file of the CA that signed the ClickHouse server's certificate (https URLs). "
+        "Empty: the system's trusted CAs.",
+    )
+    clickhouse_verify: bool = Field(
+        True, description="Verify the ClickHouse server's certificate (https URLs). Off only for a test server."
     )
     warehouse_database: str = Field("qoe", description="ClickHouse database of the platform's tables.")
     data_dir: Path = Field(Path(".qoe"), description="Embedded warehouse files, models and run state.")
@@ -51,6 +62,52 @@ class Settings(BaseSettings):
         "*", description="Origins whose pages may post beacons and CMCD: `*` or a comma-separated list."
     )
     cmcd_enabled: bool = Field(True, description="Accept CMCD reports (POST /v1/cmcd) from players.")
+    trusted_proxies: str = Field(
+        "127.0.0.1/32,::1/128",
+        description="Networks (comma-separated CIDRs) whose requests may set geo headers (x-country, "
+        "cf-ipcountry, cloudfront-viewer-country, x-region, x-asn); from any other peer they are ignored. "
+        "Production: the load balancer's or ingress controller's range.",
+    )
+    viewer_id_hmac_key: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 that replaces every viewer id at ingest, before Kafka. "
+        "Unset: viewer ids are stored as sent. From a Secret; never logged.",
+    )
+
+    # --- rate limits and resource bounds (docs/security.md) -------------------------------
+    rate_limit_beacons: str = Field(
+        "2000/second",
+        description="Beacon and CMCD posts per client address, valid or not (`limits` notation, e.g. 2000/second; "
+        "empty: no limit). Generous on purpose: 20,000 players at one beacon per 10 s behind one carrier-grade NAT.",
+    )
+    rate_limit_refused_beacons: str = Field(
+        "10/second",
+        description="Beacon and CMCD posts refused as bad input (400, 413, 415, 422) per client address and route; "
+        "past it the address gets 429 on every post of that route until its refusals weigh less (sliding window).",
+    )
+    rate_limit_players: str = Field(
+        "2000/second",
+        description="Requests per client address for what players and delivery components fetch: the steering "
+        "manifests, decision, scores and groups, and the demo's page, SDK and media. As generous as beacons.",
+    )
+    rate_limit_api: str = Field(
+        "50/second",
+        description="Requests per client address to every other gateway route: the read APIs it forwards, docs. "
+        "/healthz and /metrics are never limited.",
+    )
+    rate_limit_storage_url: str = Field(
+        "",
+        description="Where rate-limit counters live. Empty: each gateway replica's memory. "
+        "redis://host:6379 (or rediss://) shares them across replicas.",
+    )
+    warehouse_max_execution_s: float = Field(
+        20.0,
+        description="Longest a warehouse query may run (ClickHouse max_execution_time), under the gateway's 30 s "
+        "proxy timeout, so the client gets the reason; 0: no limit.",
+    )
+    warehouse_max_memory_bytes: int = Field(
+        4_294_967_296, description="Most memory one warehouse query may use (ClickHouse max_memory_usage); 0: no limit."
+    )
 
     # --- Kafka --------------------------------------------------------------------------
     topic_beacons: str = Field("beacons", description="Accepted beacon batches, one record each, keyed by view id.")
@@ -74,6 +131,22 @@ class Settings(BaseSettings):
     )
     consumer_max_poll_records: int = Field(10_000, description="Most records a stream worker takes per poll.")
     broker_rebalance_timeout_s: float = Field(10.0, description="Consumer rebalance timeout.")
+    # Transport security of every Kafka client (foundation/kafka_security.py translates these).
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT", description="Kafka listener protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_ssl_cafile: str = Field(
+        "", description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL). Empty: system CAs."
+    )
+    kafka_ssl_certfile: str = Field("", description="Client certificate (PEM) for mutual TLS with the brokers.")
+    kafka_ssl_keyfile: str = Field("", description="Private key (PEM) of the client certificate.")
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (SASL_*): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user (SASL_PLAINTEXT, SASL_SSL).")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (SASL_*); from a Secret, never a ConfigMap. Never logged."
+    )
 
     # --- warehouse ----------------------------------------------------------------------
     sink_batch_rows: int = Field(
@@ -82,6 +155,12 @@ class Settings(BaseSettings):
     sink_max_batch_rows: int = Field(100_000, description="... or once this many are buffered, whatever runs ...")
     sink_max_age_s: float = Field(1.0, description="... or once the oldest buffered row is this old.")
     raw_retention_days: int = Field(30, description="TTL of raw beacon events.")
+    stream_max_retries: int = Field(
+        3,
+        description="A row the warehouse refuses as bad data is tried this many more times, then sent to the "
+        "dead-letter topic and its record acknowledged. Transient failures (warehouse down) are retried until they "
+        "pass.",
+    )
 
     # --- sessionizer (docs/metrics.md) ---------------------------------------------------------
     sessionizer_inactivity_timeout_s: float = Field(1800.0, description="A view with no beacon this long is closed.")

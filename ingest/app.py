@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -17,7 +19,9 @@ from foundation.settings import Settings
 from ingest import beacons, cmcd
 from ingest.cors import DEFAULT_ALLOW_ORIGINS, IngestCORS
 from ingest.deps import MetricsDep, SinkDep
-from ingest.gateway import proxy_router
+from ingest.gateway import Route, proxy_router
+from ingest.intake import IntakeConfig
+from ingest.limits import RateLimitConfig, RateLimited, RateLimiter, rule_for
 from ingest.metrics import IngestMetrics
 from ingest.producer import RecordSink
 from schemas import Beacon
@@ -28,22 +32,27 @@ def create_app(
     sink: RecordSink,
     *,
     upstream: str | None = None,
+    upstream_routes: Sequence[Route] = (),
     routers: Sequence[APIRouter] = (),
     registry: CollectorRegistry | None = None,
     cors_origins: Sequence[str] = DEFAULT_ALLOW_ORIGINS,
     cmcd_enabled: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    """Ingest routes, plus ``routers`` served here, plus (last) a proxy of other /v1 paths to ``upstream``.
+    """Ingest routes, plus ``routers`` served here, plus (last) a proxy to ``upstream`` of the
+    (method, path) pairs in ``upstream_routes``.
 
-    ``cors_origins`` may post to the ingest routes from other origins; ``cmcd_enabled=False``
-    answers CMCD reports with 410, which tells players to stop sending them.
+    Every route but /healthz and /metrics is rate limited per client (``limiter``, by default
+    from the settings' ``rate_limit_*``). ``cors_origins`` may post to the ingest routes from
+    other origins; ``cmcd_enabled=False`` answers CMCD reports with 410, which tells players to
+    stop sending them.
     """
     proxy_client = httpx.AsyncClient(timeout=30.0) if upstream else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        sink.close()
+        await asyncio.to_thread(sink.close)  # the producer's flush waits on Kafka: not on the loop
         if proxy_client is not None:
             await proxy_client.aclose()
 
@@ -58,7 +67,15 @@ def create_app(
     app.state.sink = sink
     app.state.metrics = IngestMetrics.create(registry)
     app.state.cmcd = cmcd.CmcdIngest(enabled=cmcd_enabled)
+    app.state.intake = IntakeConfig.from_settings(settings)
     app.state.cors_origins = tuple(cors_origins)
+    app.state.limiter = limiter or RateLimiter(
+        RateLimitConfig.from_settings(settings),
+        registry=app.state.metrics.registry,
+        trusts=app.state.intake.trusts,
+    )
+    # Added first, so it runs inside CORS: a 429 carries the CORS headers a page needs to read it.
+    app.add_middleware(RateLimited, limiter=app.state.limiter)
     app.add_middleware(IngestCORS, allow_origins=cors_origins)
     app.include_router(beacons.router, tags=["ingest"])
     app.include_router(cmcd.router, tags=["ingest"])
@@ -66,8 +83,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     if upstream and proxy_client is not None:
-        app.include_router(proxy_router(upstream, proxy_client))
+        app.include_router(proxy_router(upstream, proxy_client, upstream_routes, settings.max_body_bytes))
     _document_beacon_schema(app)
+    _document_rate_limits(app)
     return app
 
 
@@ -76,12 +94,14 @@ class BeaconFastPath:
 
     Under load those cost more than validating and producing a beacon: a profile of ingest put
     them at about a quarter of the process. The same endpoint function answers, behind the same
-    CORS policy; every other path and method goes to ``app`` unchanged (including the preflight).
+    CORS policy and rate limits; every other path and method goes to ``app`` unchanged (including
+    the preflight).
     """
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self._beacons = IngestCORS(self._post_beacon, allow_origins=app.state.cors_origins, paths=[beacons.PATH])
+        limited = RateLimited(self._post_beacon, app.state.limiter)
+        self._beacons = IngestCORS(limited, allow_origins=app.state.cors_origins, paths=[beacons.PATH])
 
     async def _post_beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await beacons.post_beacon(Request(scope, receive))
@@ -120,6 +140,24 @@ def _document_beacon_schema(app: FastAPI) -> None:
         beacon_schema = Beacon.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(beacon_schema.pop("$defs", {}))
         components["Beacon"] = beacon_schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+TOO_MANY = {"description": "Too many requests from this client: retry after Retry-After seconds."}
+
+
+def _document_rate_limits(app: FastAPI) -> None:
+    """Every limited route may answer 429: its OpenAPI says so, for clients and fuzzers."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = original()
+        for path, operations in schema.get("paths", {}).items():
+            if rule_for(path) is not None:
+                for operation in operations.values():
+                    operation.setdefault("responses", {}).setdefault("429", TOO_MANY)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,41 +2,98 @@
 
 chDB allows one process per data directory, so the APIs that read the warehouse live in the
 process that owns it; the gateway forwards to them over loopback, like an API gateway would.
+
+Only an explicit allow-list of (method, path template) pairs is forwarded: the composition root
+builds it from the routers the warehouse API serves (``qoe.api.warehouse_routes``), since ingest
+may not import the warehouse. Anything else is answered here, 404 or 405, without a request
+upstream; a body past ``max_body_bytes`` is answered 413 before it is read to the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.routing import compile_path
 
-from foundation.http import OrjsonResponse
+from foundation.http import OrjsonResponse, problem
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host", "content-length"}
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+Route = tuple[str, str]  # (method, path template such as /v1/views/{view_id})
 
 
-def proxy_router(upstream: str, client: httpx.AsyncClient) -> APIRouter:
+class AllowList:
+    """The (method, path template) pairs the gateway forwards."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        templates: dict[str, set[str]] = {}
+        for method, path in routes:
+            templates.setdefault(path, set()).add(method.upper())
+        self._routes = [(compile_path(path)[0], methods) for path, methods in sorted(templates.items())]
+
+    def methods_for(self, path: str) -> set[str]:
+        """The methods forwarded for ``path``; empty when no template matches it."""
+        allowed: set[str] = set()
+        for pattern, methods in self._routes:
+            if pattern.match(path):
+                allowed |= methods
+        return allowed
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def _capped_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLargeError(f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLargeError(f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def proxy_router(upstream: str, client: httpx.AsyncClient, routes: Iterable[Route], max_body_bytes: int) -> APIRouter:
     router = APIRouter()
+    allowed = AllowList(routes)
 
-    @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
+    @router.api_route("/v1/{path:path}", methods=_METHODS, include_in_schema=False)
     async def forward(path: str, request: Request) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        methods = allowed.methods_for(request.url.path)
+        if not methods:
+            return problem(404, f"no route {request.url.path}")
+        if request.method not in methods:
+            allow = ", ".join(sorted(methods))
+            return problem(405, f"{request.method} is not allowed here; allowed: {allow}", {"Allow": allow})
         try:
-            upstream_response = await client.request(
-                request.method,
-                f"{upstream}/v1/{path}",
-                params=request.query_params,
-                content=await request.body(),
-                headers=headers,
-            )
-        except httpx.HTTPError as exc:
-            return OrjsonResponse(
-                {"detail": f"the warehouse API at {upstream} is unavailable: {type(exc).__name__}"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        out_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP}
-        out_headers.pop("content-encoding", None)
-        return Response(upstream_response.content, status_code=upstream_response.status_code, headers=out_headers)
+            body = await _capped_body(request, max_body_bytes)
+        except BodyTooLargeError as exc:
+            return problem(413, str(exc))
+        return await _forward(client, upstream, request, f"/v1/{path}", body)
 
     return router
+
+
+async def _forward(client: httpx.AsyncClient, upstream: str, request: Request, path: str, body: bytes) -> Response:
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    try:
+        upstream_response = await client.request(
+            request.method, f"{upstream}{path}", params=request.query_params, content=body, headers=headers
+        )
+    except httpx.HTTPError as exc:
+        return OrjsonResponse(
+            {"detail": f"the warehouse API at {upstream} is unavailable: {type(exc).__name__}"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    out_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP}
+    out_headers.pop("content-encoding", None)
+    return Response(upstream_response.content, status_code=upstream_response.status_code, headers=out_headers)

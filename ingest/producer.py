@@ -3,6 +3,12 @@
 kafka-python does the producing (acks=all, idempotent). Its futures complete on the producer's
 I/O thread; we hand them to the event loop so a request awaits its own acknowledgement without
 blocking others.
+
+Nothing here blocks the event loop. ``KafkaProducer.send`` waits (up to ``max_block_ms``) only
+while it has no metadata for the topic: at start, or while Kafka is away. Then, and only then,
+the send runs on a worker thread; once the metadata is known, a send appends to the producer's
+buffer and returns, so it runs inline, at no extra cost per request. The reachability probe, a
+TCP connect that can wait its whole timeout, runs on its own thread; requests read its verdict.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections import deque
+from functools import partial
 from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from foundation.kafka_security import kafka_python_options
 from foundation.settings import Settings
 
 
@@ -45,48 +52,27 @@ def _bootstrap_hosts(bootstrap: str) -> list[tuple[str, int]]:
 class KafkaRecordSink:
     """kafka-python producer with a reachability probe that fails requests fast during outages."""
 
-    def __init__(self, settings: Settings, bootstrap: str, probe_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, bootstrap: str, probe_interval_s: float = 1.0, *, producer: Any = None
+    ) -> None:
+        """``producer``: a stand-in for the KafkaProducer, for tests."""
         self._ack_timeout_s = settings.kafka_ack_timeout_s
-        request_timeout_ms = int(settings.kafka_ack_timeout_s * 1000)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id="qoe-ingest",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=settings.kafka_linger_ms,
-            # Beacons are kilobytes: the 16 KiB default would cap a partition at a handful per round trip.
-            batch_size=settings.kafka_batch_bytes,
-            max_block_ms=1000,
-            request_timeout_ms=request_timeout_ms,
-            # Expire undelivered records once the client was told 503, so a retry is the only copy we send.
-            delivery_timeout_ms=request_timeout_ms + settings.kafka_linger_ms + 10,
-            max_request_size=max(1_048_576, settings.max_body_bytes * 2),
-        )
+        self._producer = producer if producer is not None else _producer(settings, bootstrap)
         self._completions = Completions()
-        self._hosts = _bootstrap_hosts(bootstrap)
-        self._probe_interval_s = probe_interval_s
-        self._reachable = True
-        self._probed_at = 0.0
-
-    def _probe(self) -> bool:
-        now = time.monotonic()
-        if now - self._probed_at >= self._probe_interval_s:
-            self._probed_at = now
-            self._reachable = any(_can_connect(host, port) for host, port in self._hosts)
-        return self._reachable
+        self._reachability = Reachability(_bootstrap_hosts(bootstrap), probe_interval_s)
 
     def healthy(self) -> bool:
-        return self._probe()
+        return self._reachability.reachable
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        if not self._probe():
+        if not self._reachability.reachable:
             raise BrokerUnavailableError("Kafka is unreachable")
         loop = asyncio.get_running_loop()
         acked: asyncio.Future[None] = loop.create_future()
         try:
-            future = self._producer.send(topic, key=key, value=value)
+            future = await self._append(loop, topic, key, value)
         except KafkaError as exc:
-            self._reachable = False
+            self._reachability.lost()
             raise BrokerUnavailableError(str(exc)) from exc
         self._completions.watch(loop, future, acked)
         # The producer fails the record after its delivery timeout; this guard only covers a stuck client.
@@ -94,13 +80,39 @@ class KafkaRecordSink:
         try:
             await acked
         except (TimeoutError, KafkaError) as exc:
-            self._probed_at = 0.0
+            self._reachability.recheck()
             raise BrokerUnavailableError(f"Kafka did not acknowledge: {exc!r}") from exc
         finally:
             guard.cancel()
 
+    async def _append(self, loop: asyncio.AbstractEventLoop, topic: str, key: bytes | None, value: bytes) -> Any:
+        # kafka-python's send blocks only while the topic's metadata is unknown (its _wait_on_metadata).
+        if self._producer._metadata.partitions_for_topic(topic) is not None:
+            return self._producer.send(topic, key=key, value=value)
+        return await loop.run_in_executor(None, partial(self._producer.send, topic, key=key, value=value))
+
     def close(self) -> None:
+        self._reachability.stop()
         self._producer.close(timeout=2)
+
+
+def _producer(settings: Settings, bootstrap: str) -> KafkaProducer:
+    request_timeout_ms = int(settings.kafka_ack_timeout_s * 1000)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id="qoe-ingest",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.kafka_linger_ms,
+        # Beacons are kilobytes: the 16 KiB default would cap a partition at a handful per round trip.
+        batch_size=settings.kafka_batch_bytes,
+        max_block_ms=1000,
+        request_timeout_ms=request_timeout_ms,
+        # Expire undelivered records once the client was told 503, so a retry is the only copy we send.
+        delivery_timeout_ms=request_timeout_ms + settings.kafka_linger_ms + 10,
+        max_request_size=max(1_048_576, settings.max_body_bytes * 2),
+        **kafka_python_options(settings),
+    )
 
 
 class Completions:
@@ -141,6 +153,38 @@ def _resolve(future: asyncio.Future[None], exc: Any) -> None:
         future.set_result(None)
     else:
         future.set_exception(exc if isinstance(exc, BaseException) else KafkaError(str(exc)))
+
+
+class Reachability:
+    """Whether any bootstrap host accepts a TCP connection, probed every ``interval_s`` on a thread
+    of its own: a connect to a host that is away waits out its timeout, never on the event loop."""
+
+    def __init__(self, hosts: list[tuple[str, int]], interval_s: float) -> None:
+        self.reachable = True
+        self._hosts = hosts
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stopped = False
+        threading.Thread(target=self._run, name="kafka-reachability", daemon=True).start()
+
+    def lost(self) -> None:
+        """The producer failed: unreachable until a probe finds a host again."""
+        self.reachable = False
+        self.recheck()
+
+    def recheck(self) -> None:
+        """Probe now rather than at the next interval (an acknowledgement failed)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.clear()  # before the probe: a recheck asked during it probes again at once
+            self.reachable = any(_can_connect(host, port) for host, port in self._hosts)
+            self._wake.wait(self._interval_s)
 
 
 def _can_connect(host: str, port: int) -> bool:

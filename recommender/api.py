@@ -242,7 +242,7 @@ class TrainingRequest(BaseModel):
 
 @router.post(
     "/v1/recommender/training",
-    tags=["recommendations"],
+    tags=["recommendations", "admin"],
     summary="Train a new model from the views now (in the background)",
     status_code=202,
 )

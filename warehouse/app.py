@@ -2,19 +2,35 @@
 
 Which routers make up the platform's API is the composition root's choice (``qoe.api``); a
 benchmark serves just the one it measures.
+
+A query the warehouse stops or cannot run is answered with the reason, never a bare 500: past
+its time bound (``warehouse_max_execution_s``) 503 with Retry-After; past its own memory bound
+(``warehouse_max_memory_bytes``) 422, since the request is too broad to answer as asked; and while
+ClickHouse is unreachable or short of memory overall, 503 with Retry-After.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.requests import Request
+from starlette.responses import Response
 
-from foundation.http import OrjsonResponse
+from foundation.http import OrjsonResponse, problem
 from foundation.settings import Settings
 from warehouse.client import ping
+
+log = logging.getLogger(__name__)
+
+# ClickHouse error codes (src/Common/ErrorCodes.cpp).
+TIMEOUT_EXCEEDED = 159
+TOO_SLOW = 160  # the estimated execution time already exceeds max_execution_time
+MEMORY_LIMIT_EXCEEDED = 241
 
 
 def create_api(
@@ -27,9 +43,33 @@ def create_api(
     for router in routers:
         app.include_router(router)
 
+    @app.exception_handler(DatabaseError)
+    async def warehouse_failed(_: Request, exc: DatabaseError) -> Response:
+        return warehouse_error(settings, exc)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> OrjsonResponse:
         ping(client)
         return OrjsonResponse({"status": "ok"})
 
     return app
+
+
+def warehouse_error(settings: Settings, exc: DatabaseError) -> Response:
+    """The answer to a query the warehouse stopped, or could not run."""
+    retry = {"Retry-After": str(settings.retry_after_s)}
+    if exc.code in (TIMEOUT_EXCEEDED, TOO_SLOW):
+        seconds = settings.warehouse_max_execution_s
+        return problem(503, f"the query ran past its time limit of {seconds:g} s: narrow the window or filters", retry)
+    if exc.code == MEMORY_LIMIT_EXCEEDED and "(total)" in str(exc):
+        return problem(503, "the warehouse is short of memory; retry later", retry)
+    if exc.code == MEMORY_LIMIT_EXCEEDED:
+        mib = settings.warehouse_max_memory_bytes / 2**20
+        return problem(
+            422, f"the query needs more than its memory limit of {mib:,.0f} MiB: narrow the window or filters"
+        )
+    if isinstance(exc, OperationalError) and exc.code is None:  # no answer at all: refused, reset, timed out
+        log.warning("the warehouse is unavailable: %s", exc)
+        return problem(503, "the warehouse is unavailable; retry later", retry)
+    log.error("warehouse query failed", exc_info=exc)
+    return problem(500, "the warehouse query failed")

@@ -74,7 +74,8 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
     from warehouse.client import connect
     from warehouse.migrations import migrate
 
-    applied = migrate(connect(settings), settings)
+    # Unbounded: a migration may backfill with INSERT … SELECT, which the read bounds would cut.
+    applied = migrate(connect(settings, bounded=False), settings)
     print("\n".join(f"applied {m.version:04d}_{m.name}" for m in applied) or "nothing to apply")
     return 0
 
@@ -88,6 +89,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.demo import MediaLadder, mount_demo
     from ingest.media import default_media_dir
     from ingest.producer import KafkaRecordSink
+    from qoe.api import warehouse_routes
 
     _logging()
     sink = KafkaRecordSink(settings, require_bootstrap(settings))
@@ -95,6 +97,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         sink,
         upstream=settings.resolved_internal_api_url(),
+        upstream_routes=warehouse_routes(),  # the gateway forwards only what the warehouse API serves
         cors_origins=parse_origins(settings.cors_allow_origins),
         cmcd_enabled=settings.cmcd_enabled,
     )
@@ -102,7 +105,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     mount_delivery(app, settings, require_bootstrap(settings))
     server = BeaconFastPath(app)
     freeze_startup_objects()
-    uvicorn.run(server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False)
+    # The peer address is the client: only QOE_TRUSTED_PROXIES decides whose forwarded headers count.
+    uvicorn.run(
+        server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False, proxy_headers=False
+    )
     return 0
 
 

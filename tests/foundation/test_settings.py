@@ -6,14 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from delivery.autoscaling.capacity import CapacityModel
 from delivery.autoscaling.signals import SignalConfig
 from delivery.steering.policy import PolicyConfig
 from delivery.steering.service import SteeringConfig
 from foundation.settings import Settings, default_of, default_settings, settings_table
+from ingest.intake import IntakeConfig
+from ingest.limits import RateLimitConfig
 from recommender.retrain import RetrainSchedule
 from streams.cdn_scores.live import LiveScoreConfig
+from streams.failures import RetryPolicy
 from streams.sessionizer.config import SessionizerConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -53,11 +57,14 @@ def _policy(settings: Settings) -> PolicyConfig:
 OWN_DEFAULTS: dict[type[Any], Callable[[Settings], object]] = {
     SessionizerConfig: lambda _: SessionizerConfig(),
     LiveScoreConfig: lambda _: LiveScoreConfig(),
+    RetryPolicy: lambda _: RetryPolicy(),
     RetrainSchedule: lambda _: RetrainSchedule(),
     CapacityModel: lambda _: CapacityModel(),
     SignalConfig: lambda _: SignalConfig(),
     PolicyConfig: _policy,
     SteeringConfig: lambda s: SteeringConfig(_policy(s)),
+    IntakeConfig: lambda _: IntakeConfig(),
+    RateLimitConfig: lambda _: RateLimitConfig(),
 }
 
 # (sub-config, its field, the setting it takes): every setting a ``from_settings`` reads.
@@ -70,6 +77,7 @@ MIRRORS: list[tuple[type[Any], str, str]] = [
     (SessionizerConfig, "late_limit_days", "raw_retention_days"),
     (LiveScoreConfig, "window_s", "steering_score_window_s"),
     (LiveScoreConfig, "min_views", "steering_score_min_views"),
+    (RetryPolicy, "max_retries", "stream_max_retries"),
     (RetrainSchedule, "first_after_s", "recommender_first_retrain_s"),
     (RetrainSchedule, "interval_s", "recommender_retrain_interval_s"),
     (CapacityModel, "edge_gbps_per_replica", "autoscaling_edge_gbps_per_replica"),
@@ -91,6 +99,14 @@ MIRRORS: list[tuple[type[Any], str, str]] = [
     (PolicyConfig, "spread_without_data", "steering_spread_without_data"),
     (SteeringConfig, "ttl_s", "steering_ttl_s"),
     (SteeringConfig, "policy.explore_rate", "steering_explore_rate"),
+    (IntakeConfig, "trusted_proxies", "trusted_proxies"),
+    (IntakeConfig, "viewer_id_hmac_key", "viewer_id_hmac_key"),
+    (IntakeConfig, "raw_retention_days", "raw_retention_days"),
+    (RateLimitConfig, "beacons", "rate_limit_beacons"),
+    (RateLimitConfig, "refused_beacons", "rate_limit_refused_beacons"),
+    (RateLimitConfig, "players", "rate_limit_players"),
+    (RateLimitConfig, "api", "rate_limit_api"),
+    (RateLimitConfig, "storage_url", "rate_limit_storage_url"),
 ]
 PRODUCT = ("ingest", "streams", "delivery", "recommender", "dashboards", "warehouse", "foundation", "qoe")
 REPO = README.parent
@@ -103,10 +119,24 @@ def _changed(value: bool | float) -> bool | float:
     return value + 1 if isinstance(value, int) else value * 1.5
 
 
+# Another valid value of each setting of MIRRORS that is text (or unset), by hand.
+OTHER_VALUES: dict[str, Any] = {
+    "trusted_proxies": "10.0.0.0/8, fd00::/8",
+    "viewer_id_hmac_key": SecretStr("a-key-of-at-least-16-characters"),
+    "rate_limit_beacons": "10/second",
+    "rate_limit_refused_beacons": "1/second",
+    "rate_limit_players": "5 per minute",
+    "rate_limit_api": "",
+    "rate_limit_storage_url": "redis://redis:6379",
+}
 # Every setting of MIRRORS changed (steering_pathway_list is steering_pathways, parsed).
 CHANGED = default_settings(
     steering_pathways="cdn-x, cdn-y",
-    **{s: _changed(default_of(s)) for _, _, s in MIRRORS if s != "steering_pathway_list"},
+    **{
+        s: OTHER_VALUES[s] if s in OTHER_VALUES else _changed(default_of(s))
+        for _, _, s in MIRRORS
+        if s != "steering_pathway_list"
+    },
 )
 
 

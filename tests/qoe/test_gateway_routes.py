@@ -1,0 +1,26 @@
+"""What the gateway forwards: exactly the routes the warehouse API serves."""
+
+from __future__ import annotations
+
+from ingest.gateway import AllowList
+from qoe.api import warehouse_routes
+
+
+def test_the_gateway_forwards_the_warehouse_api_s_routes_and_nothing_else() -> None:
+    routes = warehouse_routes()
+    assert ("GET", "/v1/stats/overview") in routes
+    assert ("GET", "/v1/views/{view_id}") in routes
+    assert ("GET", "/v1/steering/decisions") in routes  # from a router the delivery router includes
+    allowed = AllowList(routes)
+    assert allowed.methods_for("/v1/recommendations/viewer-1") == {"GET"}
+    assert allowed.methods_for("/v1/beacons") == set()  # ingest's own routes are not forwarded
+    assert allowed.methods_for("/v1/anything/else") == set()
+    assert all(path.startswith("/v1/") for _, path in routes)
+
+
+def test_admin_routes_stay_on_the_internal_api() -> None:
+    """Erasure and training are for operators: the public gateway never forwards them."""
+    routes = warehouse_routes()
+    assert ("POST", "/v1/privacy/erasure") not in routes
+    assert ("POST", "/v1/recommender/training") not in routes
+    assert ("GET", "/v1/recommender/training") in routes  # its status is a read
