@@ -148,11 +148,11 @@ class Counters(Protocol):
         ...
 
     async def spent(self, item: RateLimitItem, key: str) -> bool:
-        """Whether ``key`` has used ``item``'s whole amount in its current window."""
+        """Whether one more under ``key`` would exceed ``item``'s amount (without counting it)."""
         ...
 
     async def reset_at(self, item: RateLimitItem, key: str) -> float:
-        """When ``key``'s window ends (epoch seconds)."""
+        """When one more under ``key`` would be let through (epoch seconds)."""
         ...
 
 
@@ -187,6 +187,8 @@ class MemoryCounters:
         return True
 
     async def spent(self, item: RateLimitItem, key: str) -> bool:
+        if key not in self._windows:  # most clients were never refused: keep no window for them
+            return item.amount < 1
         now = self._clock()
         return _weighted(item, self._current(item, key, now), now) + 1 > item.amount
 

@@ -35,7 +35,7 @@ def start_dashboards(settings: Settings) -> ThreadedServer:
 def run_host(settings: Settings, bootstrap: str, *, api: bool, dashboards: bool) -> int:
     from qoe.worker import run_worker
 
-    migrate(connect(settings), settings)
+    migrate(connect(settings, bounded=False), settings)
     servers = []
     if api:
         servers.append(start_api(settings))

@@ -34,7 +34,7 @@ def create_app(settings: Settings, bootstrap: str, ctx: StreamsContext) -> faust
 def build_worker_app(settings: Settings, bootstrap: str) -> faust.App:
     security = kafka_python_options(settings)
     ensure_topics(bootstrap, platform_topics(settings), security=security)
-    client = connect(settings)
+    client = connect(settings, bounded=False)  # a backfill migration may outlast the read bounds
     applied = migrate(client, settings)
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
