@@ -34,10 +34,11 @@ _GEO_COUNTRY_HEADERS = ("x-country", "cf-ipcountry", "cloudfront-viewer-country"
 
 
 def server_context(request: Request, received_at: int, intake: IntakeConfig) -> ServerContext:
-    """What the server adds: its receive time, the parsed user agent, and geo from a trusted edge.
+    """What the server adds: its receive time, the parsed user agent, geo from a trusted edge, and
+    the sender's source id.
 
     Geo headers count only from a peer in the trusted proxy networks: anyone else could claim any
-    country. The peer's address itself is never kept.
+    country. The client's address itself is never kept, only its keyed hash (``IntakeConfig.source_of``).
     """
     ua = request.headers.get("user-agent", "")[:1024]
     client = parse_user_agent(ua)
@@ -57,6 +58,7 @@ def server_context(request: Request, received_at: int, intake: IntakeConfig) -> 
         country=country[:2] if len(country) >= 2 and country[:2].isalpha() else "",
         region=headers.get("x-region", "")[:64],
         asn=int(asn) if asn.isdigit() and int(asn) < 2**32 else None,
+        source=intake.source_of(request.scope),
     )
 
 

@@ -1,22 +1,39 @@
 """What ingest trusts and refuses beyond the schema: geo headers by peer, event times by its own clock.
 
 The beacon schema checks what a beacon says about itself (bounds, a span of at most a day). Only
-the server knows when the beacon arrived and from whom, so the checks that need that live here.
+the server knows when the beacon arrived and from whom, so the checks that need that live here,
+and so does the *source* stamped on each record: an opaque id of who sent it, by which the live
+CDN figures cap what one client can weigh in them (docs/steering.md, docs/security.md).
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydantic import SecretStr
+from starlette.types import Scope
 
 from foundation.settings import Settings, default_of
+from ingest.limits import client_address
 from schemas import MAX_BEACON_SPAN_MS, Beacon, ErrorDetail
 
 DAY_MS = 86_400_000
 MIN_HMAC_KEY_CHARS = 16  # a short key could be found by trying keys against known viewer ids
 MAX_TIME_ERRORS = 20
+# A source id is this many bytes of an HMAC-SHA256: sources only need to be told apart within a
+# figure's window, and a collision merely makes two clients share one cap.
+SOURCE_ID_BYTES = 12
+# The key is the viewer-id key when one is set: this label keeps a source id from ever equalling
+# the pseudonym of a viewer id that reads like an address.
+SOURCE_LABEL = b"qoe-source\x00"
+# An IPv6 client is given a whole /64 (often more): one address per source would hand an
+# attacker 2^64 sources.
+IPV6_CLIENT_PREFIX = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,12 +46,24 @@ class IntakeConfig:
     viewer_id_hmac_key: SecretStr | None = field(default=default_of("viewer_id_hmac_key"), repr=False)
     raw_retention_days: int = default_of("raw_retention_days")
     networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
+    # The key of source ids: the viewer-id key, so that every gateway replica (they share that
+    # Secret) gives a client the same source and the cap holds across replicas. Unset (a single
+    # development gateway), a random key of this process: nobody can turn a source back into an
+    # address, at the price that replicas without the key would each give a client its own source.
+    source_key: bytes = field(init=False, repr=False, compare=False)
+    _trusted: Callable[[str], bool] = field(init=False, repr=False, compare=False)
+    _source: Callable[[str], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "networks", parse_networks(self.trusted_proxies))
         key = self.hmac_key
         if key is not None and len(key) < MIN_HMAC_KEY_CHARS:
             raise ValueError(f"QOE_VIEWER_ID_HMAC_KEY must be at least {MIN_HMAC_KEY_CHARS} characters long")
+        object.__setattr__(self, "source_key", key if key is not None else secrets.token_bytes(32))
+        # Every beacon asks about its peer and its forwarded addresses: parsing them costs more than the rest.
+        object.__setattr__(self, "_trusted", lru_cache(maxsize=4096)(self._in_networks))
+        # A player posts every few seconds from the same address: hash it once while it is active.
+        object.__setattr__(self, "_source", lru_cache(maxsize=65_536)(self._source_id))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IntakeConfig:
@@ -54,6 +83,23 @@ class IntakeConfig:
         """Whether the peer address (the request's client host) is in a trusted proxy network."""
         if not peer or not self.networks:
             return False
+        return self._trusted(peer)
+
+    def source_of(self, scope: Scope) -> str | None:
+        """The opaque source id of a request's client, resolved as the rate limits resolve it.
+
+        None when that client is a trusted proxy itself, one that named no client: the platform's
+        own traffic (the demo, a simulated audience, local tools), which no cap applies to.
+        """
+        address = client_address(scope, self.trusts)
+        if self.trusts(address):
+            return None
+        return self._source(address)
+
+    def _source_id(self, address: str) -> str:
+        return source_id(self.source_key, address)
+
+    def _in_networks(self, peer: str) -> bool:
         try:
             address = ipaddress.ip_address(peer)
         except ValueError:  # a Unix socket path, or a test client's name: nothing to trust
@@ -61,6 +107,29 @@ class IntakeConfig:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
         return any(address in network for network in self.networks)
+
+
+def source_id(key: bytes, address: str, property_id: str = "") -> str:
+    """HMAC-SHA256 of (property, client network) under ``key``, truncated, as hex.
+
+    ``property_id`` is empty until property keys exist. Folded in then, one address under two
+    properties is two sources, so one property's traffic never uses up another's cap.
+    """
+    message = SOURCE_LABEL + property_id.encode() + b"\x00" + client_network(address).encode()
+    return hmac.digest(key, message, "sha256")[:SOURCE_ID_BYTES].hex()
+
+
+def client_network(address: str) -> str:
+    """What one client controls: an IPv4 address, or the /64 of an IPv6 one (IPv4-mapped: the IPv4)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # "unknown", or a test client's name: one source all the same
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"{ip.packed[: IPV6_CLIENT_PREFIX // 8].hex()}/{IPV6_CLIENT_PREFIX}"  # a network object costs 10×
+    return address
 
 
 def parse_networks(cidrs: str) -> tuple[Network, ...]:

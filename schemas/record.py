@@ -23,6 +23,13 @@ class ServerContext(BaseModel):
     country: Label = ""
     region: Label = ""
     asn: UInt32 | None = None
+    # Anywhere but first: the raw sink reads ``received_at`` from the record's first bytes.
+    source: Annotated[str, Field(max_length=64)] | None = Field(
+        None,
+        description="Who sent the beacon, as an opaque id: a keyed hash of the client address ingest "
+        "resolved (never the address). The live CDN figures cap each source's share "
+        "(docs/steering.md). None: the platform's own traffic, or a record written before sources existed.",
+    )
 
 
 class BeaconRecord(BaseModel):

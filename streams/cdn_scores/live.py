@@ -27,7 +27,9 @@ drop at once, and the played bitrate would follow only later. So the figure says
 are about to get from each CDN, which is what steering needs.
 
 Figures are aggregated over every level of :meth:`Group.backoff_chain` (the board needs the
-coarse levels published, see :mod:`delivery.steering.scores`).
+coarse levels published, see :mod:`delivery.steering.scores`). No source (the sender ingest
+stamps on each record) may make up more than ``max_source_share`` of a figure, its view count
+included (:mod:`streams.cdn_scores.sources`): one client cannot post views that move steering.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import orjson
 
 from foundation.settings import Settings, default_of
 from schemas.steering import CdnScore, Group, device_class
+from streams.cdn_scores.sources import NO_SOURCE, capped_medians, capped_weights
 
 # Columns of a one-second slice of a view's activity on one CDN.
 WATCH, STALL, PLAYED, BITRATE_MS, STALLS, DOWNSWITCHES = range(6)
@@ -71,10 +74,14 @@ class LiveScoreConfig:
     # whose latest download is at most ``ratio_recent_s`` old: a slowdown shows there first.
     ratio_recent_s: float = 5.0
     max_views: int = 500_000  # views kept in memory (the least recently heard is forgotten)
+    # No source may make up more of a figure than this (its view count included); 1: no cap.
+    max_source_share: float = default_of("steering_max_source_share")
 
     def __post_init__(self) -> None:
         if self.window_s < 1 or self.view_idle_s <= 0 or self.min_views < 1 or self.max_views < 1:
             raise ValueError("window_s, view_idle_s, min_views and max_views must be positive")
+        if not 0 < self.max_source_share <= 1:
+            raise ValueError("max_source_share must be within (0, 1]")
         if not 0 < self.abr_safety <= 1:
             raise ValueError("abr_safety must be within (0, 1]")
         if min(self.fast_half_life_s, self.slow_half_life_s, self.baseline_half_life_s) <= 0:
@@ -88,7 +95,11 @@ class LiveScoreConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveScoreConfig:
-        return cls(window_s=settings.steering_score_window_s, min_views=settings.steering_score_min_views)
+        return cls(
+            window_s=settings.steering_score_window_s,
+            min_views=settings.steering_score_min_views,
+            max_source_share=settings.steering_max_source_share,
+        )
 
 
 class _Phase(IntEnum):
@@ -170,6 +181,9 @@ class _View:
     cdn: str
     offset_ms: int  # server clock − viewer clock, fixed at the first beacon
     heard_ms: int  # server receive time of the newest beacon
+    # Who sent the first beacon (None: no source, never capped). Later beacons do not change it:
+    # a viewer's address may change mid-view, and only its player knows the view's id.
+    source: str | None = None
     phase: _Phase = _Phase.IDLE
     last_ts: int | None = None
     max_seq: int = -1
@@ -206,6 +220,7 @@ class ViewWindow:
     sustainable_kbps: float | None
     throughput_ratio: float | None = None  # fast throughput ÷ the view's own level, latest download
     ratio_at_ms: int = 0  # server time of that download
+    source: str | None = None  # who sent the view's beacons; None: never capped
 
     @property
     def quality_bitrate_kbps(self) -> float | None:
@@ -287,7 +302,9 @@ class LiveScores:
             self.stats.rejected += 1
             return None
         self.stats.views += 1
-        return _View(group, str(context.get("cdn") or ""), received - viewer_now, received)
+        source = server.get("source")
+        source = source if isinstance(source, str) and source else None
+        return _View(group, str(context.get("cdn") or ""), received - viewer_now, received, source=source)
 
     def _evict_over_capacity(self) -> None:
         while len(self._views) > self.config.max_views:
@@ -474,6 +491,7 @@ class LiveScores:
             config.window_s,
             config.min_views,
             ratio_recent_s=config.ratio_recent_s,
+            max_source_share=config.max_source_share,
         )
 
 
@@ -535,6 +553,7 @@ def _window(
         sustainable_kbps=None if estimate is None else abr_safety * estimate,
         throughput_ratio=throughput.ratio() if throughput is not None and throughput.last_ms >= since_ms else None,
         ratio_at_ms=throughput.last_ms if throughput is not None else 0,
+        source=view.source,
     )
 
 
@@ -570,20 +589,6 @@ def score_windows(windows: list[ViewWindow], top_bitrate_kbps: float | None) -> 
     return np.asarray(score_columns(columns, DEFAULT_PARAMS, use_quality=False)["total"], dtype=np.float64)
 
 
-@dataclass
-class _Sums:
-    views: int = 0
-    watch: float = 0.0
-    stall: float = 0.0
-    played: float = 0.0
-    bitrate_ms: float = 0.0
-    failures: int = 0
-    score: float = 0.0
-    ratios: list[float] = field(default_factory=list)  # throughput ÷ own level, views with a recent download
-    recent_ratios: list[float] = field(default_factory=list)  # … whose download is very recent
-    startups: list[float] = field(default_factory=list)
-
-
 def aggregate(
     windows: list[ViewWindow],
     scores: np.ndarray,
@@ -592,62 +597,137 @@ def aggregate(
     min_views: int,
     *,
     ratio_recent_s: float = 5.0,
+    max_source_share: float = 1.0,
 ) -> list[CdnScore]:
-    """Sum the per-view windows into one :class:`CdnScore` per (CDN, back-off level)."""
-    sums: dict[tuple[str, Group], _Sums] = {}
-    recent_since_ms = window_end.timestamp() * 1000 - ratio_recent_s * 1000
-    chains: dict[Group, tuple[Group, ...]] = {}
-    for window, score in zip(windows, scores.tolist(), strict=True):
-        chain = chains.get(window.group)
-        if chain is None:
-            chain = chains[window.group] = window.group.backoff_chain()
-        for level in chain:
-            s = sums.get((window.cdn, level))
-            if s is None:
-                s = sums[(window.cdn, level)] = _Sums()
-            s.views += 1
-            s.watch += window.watch_ms
-            s.stall += window.stall_ms
-            s.played += window.played_ms
-            s.bitrate_ms += window.bitrate_ms
-            s.failures += window.fatal_before_start or window.fatal_after_start
-            s.score += score
-            if window.throughput_ratio is not None:
-                s.ratios.append(window.throughput_ratio)
-                if window.ratio_at_ms >= recent_since_ms:
-                    s.recent_ratios.append(window.throughput_ratio)
-            if window.view_startup_ms is not None:
-                s.startups.append(window.view_startup_ms)
+    """Sum the per-view windows into one :class:`CdnScore` per (CDN, back-off level).
+
+    Each number is weighted so that no source makes up more than ``max_source_share`` of it
+    (:mod:`streams.cdn_scores.sources`): the views, failure rate and QoE score per view, the
+    rebuffering ratio per watched ms, the bitrate per played ms, each median per view that has
+    its value. The sample sizes published are the weights' sums rounded down, so the view count
+    that gates publishing here (``min_views``) and trust in the policy counts capped views.
+    """
+    if not windows:
+        return []
+    rows = _Rows.of(windows, scores, window_end.timestamp() * 1000 - ratio_recent_s * 1000)
+    sums = rows.sums(max_source_share)
     out = []
-    for (cdn, group), s in sums.items():
-        if s.views < min_views:
+    for index, (cdn, group) in enumerate(rows.keys):
+        figure = {name: values[index] for name, values in sums.items()}
+        if _count(figure["views"]) < min_views:
             continue
         try:
-            out.append(
-                CdnScore(
-                    cdn=cdn,
-                    group=group,
-                    views=s.views,
-                    rebuffering_ratio=min(1.0, s.stall / s.watch) if s.watch > 0 else 0.0,
-                    vst_p50_ms=min(3_600_000.0, float(np.median(s.startups))) if s.startups else 0.0,
-                    failure_rate=s.failures / s.views,
-                    avg_bitrate_kbps=min(1_000_000.0, s.bitrate_ms / s.played) if s.played > 0 else 0.0,
-                    qoe_score=min(100.0, max(0.0, s.score / s.views)),
-                    window_end=window_end,
-                    window_s=window_s,
-                    throughput_ratio_p50=_ratio_p50(s.ratios),
-                    throughput_ratio_views=len(s.ratios),
-                    recent_ratio_p50=_ratio_p50(s.recent_ratios),
-                    recent_ratio_views=len(s.recent_ratios),
-                )
-            )
+            out.append(_score(cdn, group, figure, window_end, window_s))
         except ValueError:
             continue  # a CDN label that is not a pathway id (a player's free text): never steerable
     return out
 
 
-def _ratio_p50(ratios: list[float]) -> float | None:
-    return min(1000.0, float(np.median(ratios))) if ratios else None
+@dataclass(frozen=True)
+class _Rows:
+    """The windows as columns, one row per (window, back-off level of its group)."""
+
+    keys: list[tuple[str, Group]]  # (CDN, level) of each key number
+    key: np.ndarray  # per row: its key number
+    source: np.ndarray  # per row: its source number, NO_SOURCE without one
+    columns: dict[str, np.ndarray]  # per row
+
+    @classmethod
+    def of(cls, windows: list[ViewWindow], scores: np.ndarray, recent_since_ms: float) -> _Rows:
+        keys: dict[tuple[str, Group], int] = {}
+        sources: dict[str, int] = {}
+        chains: dict[Group, tuple[Group, ...]] = {}
+        row_key: list[int] = []
+        row_window: list[int] = []
+        window_source: list[int] = []
+        for index, window in enumerate(windows):
+            chain = chains.get(window.group)
+            if chain is None:
+                chain = chains[window.group] = window.group.backoff_chain()
+            for level in chain:
+                row_key.append(keys.setdefault((window.cdn, level), len(keys)))
+                row_window.append(index)
+            source = window.source
+            window_source.append(NO_SOURCE if source is None else sources.setdefault(source, len(sources)))
+        at = np.array(row_window, dtype=np.int64)
+        columns = {name: values[at] for name, values in _columns(windows, scores, recent_since_ms).items()}
+        return cls(list(keys), np.array(row_key, dtype=np.int64), np.array(window_source, dtype=np.int64)[at], columns)
+
+    def sums(self, share: float) -> dict[str, list[float]]:
+        """Per key: the capped sums and medians a figure is made of."""
+        n, c = len(self.keys), self.columns
+        per_view = capped_weights(self.key, self.source, np.ones(len(self.key)), share)
+        per_watch = capped_weights(self.key, self.source, c["watch"], share)
+        per_played = capped_weights(self.key, self.source, c["played"], share)
+        ratio, ratio_views = capped_medians(self.key, self.source, c["ratio"], share, n)
+        recent, recent_views = capped_medians(self.key, self.source, c["recent_ratio"], share, n)
+        startup, _ = capped_medians(self.key, self.source, c["startup"], share, n)
+
+        def total(weighted: np.ndarray) -> np.ndarray:
+            return np.bincount(self.key, weights=weighted, minlength=n)
+
+        arrays = {
+            "views": total(per_view),
+            "failures": total(per_view * c["failed"]),
+            "score": total(per_view * c["score"]),
+            "watch": total(per_watch * c["watch"]),
+            "stall": total(per_watch * c["stall"]),
+            "played": total(per_played * c["played"]),
+            "bitrate_ms": total(per_played * c["bitrate_ms"]),
+            "ratio": ratio,
+            "ratio_views": ratio_views,
+            "recent": recent,
+            "recent_views": recent_views,
+            "startup": startup,
+        }
+        return {name: values.tolist() for name, values in arrays.items()}
+
+
+def _columns(windows: list[ViewWindow], scores: np.ndarray, recent_since_ms: float) -> dict[str, np.ndarray]:
+    """Per window: what the figures sum, as floats (NaN where a window has no value)."""
+
+    def floats(values: Iterable[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    ratio = floats(w.throughput_ratio for w in windows)
+    recent = np.array([w.ratio_at_ms >= recent_since_ms for w in windows], dtype=np.bool_)
+    return {
+        "watch": floats(w.watch_ms for w in windows),
+        "stall": floats(w.stall_ms for w in windows),
+        "played": floats(w.played_ms for w in windows),
+        "bitrate_ms": floats(w.bitrate_ms for w in windows),
+        "failed": floats(float(w.fatal_before_start or w.fatal_after_start) for w in windows),
+        "score": np.asarray(scores, dtype=np.float64),
+        "ratio": ratio,
+        "recent_ratio": np.where(recent, ratio, np.nan),
+        "startup": floats(w.view_startup_ms for w in windows),
+    }
+
+
+def _score(cdn: str, group: Group, f: dict[str, float], window_end: datetime, window_s: int) -> CdnScore:
+    ratio_views, recent_views = _count(f["ratio_views"]), _count(f["recent_views"])
+    return CdnScore(
+        cdn=cdn,
+        group=group,
+        views=_count(f["views"]),
+        rebuffering_ratio=min(1.0, f["stall"] / f["watch"]) if f["watch"] > 0 else 0.0,
+        vst_p50_ms=min(3_600_000.0, f["startup"]) if not math.isnan(f["startup"]) else 0.0,
+        failure_rate=min(1.0, f["failures"] / f["views"]),
+        avg_bitrate_kbps=min(1_000_000.0, f["bitrate_ms"] / f["played"]) if f["played"] > 0 else 0.0,
+        qoe_score=min(100.0, max(0.0, f["score"] / f["views"])),
+        window_end=window_end,
+        window_s=window_s,
+        throughput_ratio_p50=min(1000.0, f["ratio"]) if ratio_views else None,
+        throughput_ratio_views=ratio_views,
+        recent_ratio_p50=min(1000.0, f["recent"]) if recent_views else None,
+        recent_ratio_views=recent_views,
+    )
+
+
+def _count(weight: float) -> int:
+    """A sum of weights as a sample size: rounded down, so capped views never round up to a threshold
+    (the slack only keeps a float sum a hair under a whole number from losing a view)."""
+    return math.floor(weight + 1e-9)
 
 
 def _group(context: Mapping[str, Any], server: Mapping[str, Any]) -> Group:
