@@ -88,6 +88,7 @@ async def _leading_cdn(client: httpx.AsyncClient, gateway: str, wanted: str) -> 
 async def _measure(
     config: ClosedLoopConfig,
     gateway: str,
+    auth: dict[str, str],
     onset: asyncio.Event,
     degraded: dict[str, str],
     shadow: Any,
@@ -98,7 +99,7 @@ async def _measure(
 
     await onset.wait()
     trace.onset_wall = time.time()
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=auth) as client:
         cdn = degraded["cdn"]
         _, orders = await _leading_cdn(client, gateway, cdn)
         trace.cdn, trace.affected = cdn, tuple(orders)
@@ -156,11 +157,13 @@ async def run_closed_loop(settings: Settings, config: ClosedLoopConfig, stack_di
 
             def start_incident(_: object) -> None:
                 # Decided at the onset: degrade the CDN that leads the most groups now.
-                asyncio.get_running_loop().create_task(_degrade(simulation, gateway, config, degraded, onset))
+                asyncio.get_running_loop().create_task(
+                    _degrade(simulation, gateway, stack.auth_headers, config, degraded, onset)
+                )
 
             simulation.scheduler.at(config.onset_s * 1000, start_incident)
             feed_task = asyncio.create_task(feed.run(stop))
-            measure = asyncio.create_task(_measure(config, gateway, onset, degraded, shadow, trace))
+            measure = asyncio.create_task(_measure(config, gateway, stack.auth_headers, onset, degraded, shadow, trace))
             audience = asyncio.create_task(simulation.run_realtime(stop=stop))
             try:
                 await asyncio.wait_for(measure, config.onset_s + config.incident_s + 60)
@@ -175,11 +178,16 @@ async def run_closed_loop(settings: Settings, config: ClosedLoopConfig, stack_di
 
 
 async def _degrade(
-    simulation: Any, gateway: str, config: ClosedLoopConfig, degraded: dict[str, str], onset: asyncio.Event
+    simulation: Any,
+    gateway: str,
+    auth: dict[str, str],
+    config: ClosedLoopConfig,
+    degraded: dict[str, str],
+    onset: asyncio.Event,
 ) -> None:
     from qoe_sim.network import Incident
 
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=auth) as client:  # the steering groups need a read token
         cdn, _ = await _leading_cdn(client, gateway, config.warmup_cdn)
     now_ms = simulation.scheduler.now
     incident = Incident(cdn, "degrade", now_ms, now_ms + config.incident_s * 1000, config.severity)

@@ -30,6 +30,7 @@ from kafka import KafkaProducer
 from bench.report import BenchRow
 from bench.stream_runner import child_rate, faust_ceiling_row
 from bench.streams import LOOP, baseline_rate, rate_between
+from foundation.access import new_token
 from foundation.broker import EmbeddedBroker, free_port
 from foundation.process import spawn, wait_ready
 from foundation.settings import Settings
@@ -108,7 +109,8 @@ def fill_topic(bootstrap: str, topic: str) -> int:
 def worker_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
     """The deployed worker (every agent) from the same topic; progress = events in the overview."""
     port = free_port()
-    env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(data_dir)}
+    token = new_token()  # the worker's API registers it; the overview needs a token
+    env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(data_dir), "QOE_ADMIN_TOKEN": str(token)}
     env["QOE_INTERNAL_API_PORT"] = str(port)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,7 @@ def worker_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
     samples: list[tuple[float, int]] = []
     try:
         wait_ready([f"http://127.0.0.1:{port}/healthz"], [worker], 90)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=token.bearer, timeout=10) as client:
             deadline = time.monotonic() + 600
             while not samples or samples[-1][1] < total_events:
                 body = client.get("/v1/stats/overview", params={"minutes": 60}).json()
@@ -165,7 +167,7 @@ def freshness(data_dir: Path) -> tuple[list[float], list[float]]:
         traffic = threading.Thread(target=_background, args=(stack.gateway, stop), daemon=True)
         traffic.start()
         try:
-            with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+            with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
                 for i in range(PROBES + 5):
                     o, r = _probe(client, f"probe-{i}-{int(time.time())}")
                     if i >= 5:  # the first probes pay for the consumer group join

@@ -14,21 +14,23 @@
   gateway's ``/metrics``. The gateway's own registry (``app.state.metrics.registry``) comes first,
   then each source in order. Delivery adds the steering service's counters and the warehouse
   API's ``/v1/autoscaling/metrics`` (``qoe_desired_replicas{tier,region}`` and the forecast
-  gauges), fetched at scrape time; when the warehouse API is down the scrape still succeeds and
-  ``qoe_autoscaling_metrics_up`` says 0.
+  gauges), fetched at scrape time with the scraper's own ``Authorization`` (the warehouse API
+  needs a read token; the gateway holds no credential of its own); when the warehouse API is
+  down or refuses, the scrape still succeeds and ``qoe_autoscaling_metrics_up`` says 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
 import orjson
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,6 +45,9 @@ from foundation.settings import Settings
 log = logging.getLogger(__name__)
 
 MetricsSource = Callable[[], Awaitable[bytes]]
+# The Authorization header of the scrape being answered: upstream sources pass it on, so the
+# scraper's token (not one of the gateway's) is what the warehouse API checks.
+SCRAPE_AUTHORIZATION: contextvars.ContextVar[str | None] = contextvars.ContextVar("scrape_authorization", default=None)
 
 
 # --- the score feed -----------------------------------------------------------------------------
@@ -188,7 +193,8 @@ def add_metrics_source(app: FastAPI, source: MetricsSource) -> None:
         router = APIRouter()
 
         @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-        async def metrics() -> Response:
+        async def metrics(request: Request) -> Response:
+            SCRAPE_AUTHORIZATION.set(request.headers.get("authorization"))
             parts = [generate_latest(app.state.metrics.registry)]
             for extra in list(app.state.metrics_sources):
                 parts.append(await extra())
@@ -209,8 +215,10 @@ def upstream_source(client: httpx.AsyncClient, url: str, *, timeout_s: float = 3
     """Another process's Prometheus text; an unreachable upstream is a gauge, not a failed scrape."""
 
     async def render() -> bytes:
+        authorization = SCRAPE_AUTHORIZATION.get()
+        headers = {"Authorization": authorization} if authorization else {}
         try:
-            response = await client.get(url, timeout=timeout_s)
+            response = await client.get(url, timeout=timeout_s, headers=headers)
             response.raise_for_status()
             body = response.content
         except httpx.HTTPError as exc:

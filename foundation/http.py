@@ -10,11 +10,16 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, Response
 
 
-class OrjsonResponse(Response):
-    """JSON rendered by orjson: datetimes as ISO-8601 with offset, numpy scalars as numbers."""
+class OrjsonResponse(JSONResponse):
+    """JSON rendered by orjson: datetimes as ISO-8601 with offset, numpy scalars as numbers.
+
+    A JSONResponse, so FastAPI documents an answer without a response model as any JSON value
+    (``{}``); from a plain Response it documented ``{"type": "string"}``, which no answer is.
+    """
 
     media_type = "application/json"
 
@@ -33,6 +38,21 @@ def _subclassed_datetime(value: Any) -> str:
 def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> OrjsonResponse:
     """An error answer: ``{"detail": ...}`` like FastAPI's own errors, so clients parse one shape."""
     return OrjsonResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class Problem(BaseModel):
+    """The body of :func:`problem`, as the OpenAPI of every route answering one documents it."""
+
+    detail: Any = Field(description="What was wrong: a message, or one entry per bad parameter with allowed values.")
+
+
+def problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status it may answer with :func:`problem`, and when.
+
+    A status a route answers but does not document is a broken contract for its clients (and
+    Schemathesis fails it): list every one.
+    """
+    return {status: {"model": Problem, "description": text} for status, text in descriptions.items()}
 
 
 class BadRequestError(ValueError):

@@ -109,6 +109,19 @@ class Settings(BaseSettings):
         4_294_967_296, description="Most memory one warehouse query may use (ClickHouse max_memory_usage); 0: no limit."
     )
 
+    # --- access tokens of the APIs (docs/security.md) --------------------------------------
+    admin_token: SecretStr | None = Field(
+        None,
+        description="An admin access token (qoe_<id>_<secret>, e.g. from `qoe keys generate`) that the warehouse API "
+        "registers at start, so a fresh deployment has one admin credential; `qoe` commands use it too. "
+        "From a Secret; never logged.",
+    )
+    rate_limit_per_token: str = Field(
+        "50/second",
+        description="Requests per access token to the gateway's token-protected routes, beside the per-address "
+        "limits (`limits` notation; empty: no limit).",
+    )
+
     # --- Kafka --------------------------------------------------------------------------
     topic_beacons: str = Field("beacons", description="Accepted beacon batches, one record each, keyed by view id.")
     topic_dead_letter: str = Field("beacons-dlq", description="Refused input with the reason.")
@@ -187,6 +200,11 @@ class Settings(BaseSettings):
     steering_score_window_s: int = Field(30, description="The live CDN figures cover this many seconds.")
     steering_score_tick_s: float = Field(1.0, description="The score agent publishes this often.")
     steering_score_min_views: int = Field(5, description="The score agent publishes figures from this many views.")
+    steering_max_source_share: float = Field(
+        0.1,
+        description="Largest share of a live CDN figure (and of the views counted for it) that one client "
+        "source may make up: an address (IPv6: its /64) as ingest resolves it. 1 turns the cap off.",
+    )
 
     # --- autoscaling signals (docs/autoscaling.md) -----------------------------------------------
     autoscaling_provision_minutes: int = Field(3, description="How far ahead capacity must be asked for.")
@@ -206,6 +224,31 @@ class Settings(BaseSettings):
         300.0, description="First retrain after the worker starts (and retry delay until a model exists)."
     )
     recommender_retrain_interval_s: float = Field(3600.0, description="Retrain this often when new views arrived.")
+
+    # --- dashboards sign-in (docs/security.md) ---------------------------------------------------
+    dashboards_secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs the dashboards' session cookies; every dashboards replica needs the same one "
+        "(`openssl rand -hex 32`). Unset: a random key per process, so sessions end when it restarts. From a "
+        "Secret; never logged.",
+    )
+    dashboards_admin_password: SecretStr | None = Field(
+        None,
+        description="When set, the dashboards ensure at start a user `admin` with the admin role and this password "
+        "(hashed again only when it changed; a disabled `admin` is enabled again). From a Secret; never logged.",
+    )
+    dashboards_secure_cookies: bool = Field(
+        True,
+        description="Session cookies only over HTTPS (Secure). Browsers keep them over plain http on "
+        "127.0.0.1 and localhost too (`qoe up`, a port-forward); off only for plain http under another name.",
+    )
+    dashboards_session_hours: float = Field(12.0, description="A dashboards sign-in lasts this long.")
+    dashboards_login_rate_limit: str = Field(
+        "5/minute",
+        description="Failed dashboards sign-ins per user name and client address (`limits` notation; empty: no "
+        "limit); past it 429 with Retry-After. The address is the peer's, or the X-Forwarded-For client of a "
+        "QOE_TRUSTED_PROXIES peer.",
+    )
 
     # --- audience -----------------------------------------------------------------------
     audience_viewers: int = Field(200, description="Concurrent simulated viewers that `qoe up` starts.")

@@ -2,7 +2,8 @@
 
 Like ``qoe up`` but with free ports, a data directory of the caller's, and control over each
 process (kill the worker, stop the broker), so tests can prove recovery on the real broker and
-the real warehouse engine.
+the real warehouse engine. The APIs need access tokens: the stack generates an admin token
+(QOE_ADMIN_TOKEN, registered by the worker's warehouse API) and offers it as ``auth_headers``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from foundation.access import new_token, parse_token
 from foundation.broker import EmbeddedBroker, free_port
 from foundation.process import Child, spawn, wait_ready
 from foundation.settings import Settings
@@ -36,6 +38,7 @@ class LocalStack:
         self.env = {
             **os.environ,
             **FAST_REJOIN,
+            "QOE_ADMIN_TOKEN": str(new_token()),
             "QOE_DATA_DIR": str(data_dir),
             "QOE_API_PORT": str(ports["api"]),
             "QOE_INTERNAL_API_PORT": str(ports["internal"]),
@@ -46,6 +49,17 @@ class LocalStack:
         self.with_dashboards = dashboards
         self.worker: Child | None = None
         self.ingest: Child | None = None
+
+    @property
+    def admin_token(self) -> str:
+        """The stack's admin token, ``qoe_<id>_<secret>`` (QOE_ADMIN_TOKEN, unless the caller's env set another)."""
+        assert self.settings.admin_token is not None
+        return self.settings.admin_token.get_secret_value()
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers presenting the admin token: for reading the APIs in tests and benchmarks."""
+        return parse_token(self.admin_token).bearer
 
     @property
     def gateway(self) -> str:
@@ -80,7 +94,7 @@ class LocalStack:
         self.worker.process.wait()
 
     def summary(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.internal_api}/v1/events/summary", timeout=10)
+        response = httpx.get(f"{self.internal_api}/v1/events/summary", headers=self.auth_headers, timeout=10)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

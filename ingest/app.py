@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from foundation.http import OrjsonResponse
 from foundation.settings import Settings
 from ingest import beacons, cmcd
+from ingest.auth import TokenRequired, WhoAmI
 from ingest.cors import DEFAULT_ALLOW_ORIGINS, IngestCORS
 from ingest.deps import MetricsDep, SinkDep
 from ingest.gateway import Route, proxy_router
@@ -38,6 +39,7 @@ def create_app(
     cors_origins: Sequence[str] = DEFAULT_ALLOW_ORIGINS,
     cmcd_enabled: bool = True,
     limiter: RateLimiter | None = None,
+    require_tokens: bool = False,
 ) -> FastAPI:
     """Ingest routes, plus ``routers`` served here, plus (last) a proxy to ``upstream`` of the
     (method, path) pairs in ``upstream_routes``.
@@ -45,8 +47,11 @@ def create_app(
     Every route but /healthz and /metrics is rate limited per client (``limiter``, by default
     from the settings' ``rate_limit_*``). ``cors_origins`` may post to the ingest routes from
     other origins; ``cmcd_enabled=False`` answers CMCD reports with 410, which tells players to
-    stop sending them.
+    stop sending them. ``require_tokens``: every route but the public ones needs a read token,
+    which the warehouse API at ``upstream`` vouches for (:mod:`ingest.auth`).
     """
+    if require_tokens and not upstream:
+        raise ValueError("require_tokens needs the upstream warehouse API, which checks the tokens")
     proxy_client = httpx.AsyncClient(timeout=30.0) if upstream else None
 
     @asynccontextmanager
@@ -74,7 +79,13 @@ def create_app(
         registry=app.state.metrics.registry,
         trusts=app.state.intake.trusts,
     )
-    # Added first, so it runs inside CORS: a 429 carries the CORS headers a page needs to read it.
+    if require_tokens and upstream and proxy_client is not None:
+        # Innermost: the address limit runs first, so a flood of guessed tokens is cut per address.
+        whoami = WhoAmI(proxy_client, upstream)
+        app.add_middleware(
+            TokenRequired, whoami=whoami, limiter=app.state.limiter, retry_after_s=settings.retry_after_s
+        )
+    # Added before CORS, so it runs inside it: a 429 carries the CORS headers a page needs to read it.
     app.add_middleware(RateLimited, limiter=app.state.limiter)
     app.add_middleware(IngestCORS, allow_origins=cors_origins)
     app.include_router(beacons.router, tags=["ingest"])
@@ -118,13 +129,17 @@ class BeaconFastPath:
 def _ops_router() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/healthz", summary="Ready only when Kafka is reachable")
+    @router.get(
+        "/healthz",
+        summary="Ready only when Kafka is reachable",
+        responses={503: {"description": "Kafka is unreachable: not ready."}},
+    )
     async def healthz(sink: SinkDep) -> Response:
         if sink.healthy():
             return OrjsonResponse({"status": "ok", "kafka": "reachable"})
         return OrjsonResponse({"status": "unavailable", "kafka": "unreachable"}, status_code=503)
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)  # text, not JSON
     async def metrics(metrics: MetricsDep) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -12,6 +12,8 @@ upstream; a body past ``max_body_bytes`` is answered 413 before it is read to th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request
@@ -61,6 +63,14 @@ async def _capped_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _served_here(request: Request) -> set[str]:
+    """The methods the gateway's own routes serve at this path, as its OpenAPI documents them: a
+    request reaching the proxy with another method gets 405 and their Allow, not a 404."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    own = AllowList((method, path) for path, operations in paths.items() for method in operations)
+    return own.methods_for(request.url.path)
+
+
 def proxy_router(upstream: str, client: httpx.AsyncClient, routes: Iterable[Route], max_body_bytes: int) -> APIRouter:
     router = APIRouter()
     allowed = AllowList(routes)
@@ -68,6 +78,8 @@ def proxy_router(upstream: str, client: httpx.AsyncClient, routes: Iterable[Rout
     @router.api_route("/v1/{path:path}", methods=_METHODS, include_in_schema=False)
     async def forward(path: str, request: Request) -> Response:
         methods = allowed.methods_for(request.url.path)
+        if request.method not in methods:
+            methods |= _served_here(request)
         if not methods:
             return problem(404, f"no route {request.url.path}")
         if request.method not in methods:
@@ -77,13 +89,15 @@ def proxy_router(upstream: str, client: httpx.AsyncClient, routes: Iterable[Rout
             body = await _capped_body(request, max_body_bytes)
         except BodyTooLargeError as exc:
             return problem(413, str(exc))
-        return await _forward(client, upstream, request, f"/v1/{path}", body)
+        # Encoded again: decoded, a path may hold characters (%04) that are no valid URL.
+        return await _forward(client, upstream, request, quote(f"/v1/{path}"), body)
 
     return router
 
 
 async def _forward(client: httpx.AsyncClient, upstream: str, request: Request, path: str, body: bytes) -> Response:
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    # As received, in bytes: a value past ASCII, decoded as latin-1, is not one httpx sends again.
+    headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
     try:
         upstream_response = await client.request(
             request.method, f"{upstream}{path}", params=request.query_params, content=body, headers=headers

@@ -12,12 +12,14 @@ The rules (settings ``rate_limit_*``; docs/security.md):
 * ``players``: what players and delivery components fetch: the gateway's steering routes and the
   demo's page, SDK and media. As generous as beacons, for the same NATs; answered from memory.
 * ``api``: every other route: the read APIs the gateway forwards (each a warehouse query), docs.
+* ``token``: requests per access token to the routes that need one (``ingest.auth``), counted
+  once the token is verified, so nobody can spend another token's budget by naming its id.
 
 ``/healthz`` and ``/metrics`` are never limited: probes and scrapers must not be turned away.
 
-An identity is a string: ``ip:<address>`` today. :meth:`RateLimiter.identities` returns every
-identity of a request; each is checked against the same rule, so when access keys arrive a
-``key:<id>`` identity is a second dimension with its own budget beside its address's. The address
+An identity is a string: ``ip:<address>``, or ``key:<token id>`` for the token rule.
+:meth:`RateLimiter.identities` returns every address identity of a request; each is checked
+against the same rule. The address
 is the peer's, or, when the peer is a trusted proxy (``trusted_proxies``: the load balancer or
 ingress), the client it names in ``X-Forwarded-For``: behind an ingress every request would
 otherwise share the ingress's address and budget.
@@ -67,6 +69,7 @@ class Rule(StrEnum):
     REFUSED = "refused"
     PLAYERS = "players"
     API = "api"
+    TOKEN = "token"  # applied by ingest.auth once a token is verified, never by path
 
 
 def rule_for(path: str) -> Rule | None:
@@ -110,6 +113,7 @@ class RateLimitConfig:
     refused_beacons: str = default_of("rate_limit_refused_beacons")
     players: str = default_of("rate_limit_players")
     api: str = default_of("rate_limit_api")
+    per_token: str = default_of("rate_limit_per_token")
     storage_url: str = default_of("rate_limit_storage_url")
 
     @classmethod
@@ -119,6 +123,7 @@ class RateLimitConfig:
             refused_beacons=settings.rate_limit_refused_beacons,
             players=settings.rate_limit_players,
             api=settings.rate_limit_api,
+            per_token=settings.rate_limit_per_token,
             storage_url=settings.rate_limit_storage_url,
         )
 
@@ -129,6 +134,7 @@ class RateLimitConfig:
             Rule.REFUSED: self.refused_beacons,
             Rule.PLAYERS: self.players,
             Rule.API: self.api,
+            Rule.TOKEN: self.per_token,
         }
         items = {}
         for rule, rate in rates.items():
@@ -282,8 +288,8 @@ class Denial:
     retry_after_s: int
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        what = "refused posts" if self.rule is Rule.REFUSED else "requests"
-        reason = f"too many {what} from this client; retry after {self.retry_after_s} s"
+        what = {Rule.REFUSED: "refused posts from this client", Rule.TOKEN: "requests with this access token"}
+        reason = f"too many {what.get(self.rule, 'requests from this client')}; retry after {self.retry_after_s} s"
         response = problem(429, reason, headers={"Retry-After": str(self.retry_after_s)})
         await response(scope, receive, send)
 

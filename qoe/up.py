@@ -12,6 +12,10 @@ warehouse reader):
 With a ClickHouse server URL the worker hosts nothing else, and ``qoe api`` and
 ``qoe dashboards`` run as processes of their own. Children run in their own session so that
 Ctrl-C reaches the supervisor alone, which stops them in order: audience, ingest, worker, broker.
+
+The APIs need access tokens. Unless QOE_ADMIN_TOKEN is set, ``qoe up`` generates an admin token
+once per data directory (``run/admin-token``, mode 0600, reused on the next run), gives it to the
+children as QOE_ADMIN_TOKEN (the warehouse API registers it) and prints it with a curl example.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from types import FrameType
 import orjson
 from rich.console import Console
 
+from foundation.access import Token, admin_token, admin_token_path, new_token
 from foundation.broker import EmbeddedBroker
 from foundation.kafka_security import kafka_python_options
 from foundation.process import Child, spawn, wait_ready
 from foundation.settings import Settings
 from foundation.topics import ensure_topics, platform_topics
+from qoe.commands.users import ensure_admin_password
 
 
 class Shutdown(Exception):  # noqa: N818 - a signal, not an error
@@ -61,18 +67,29 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         _require_free_ports(settings)
         bootstrap = broker.start() if broker else settings.kafka_bootstrap
         ensure_topics(bootstrap, platform_topics(settings), security=kafka_python_options(settings))
-        env = {**os.environ, "QOE_KAFKA_BOOTSTRAP": bootstrap, "QOE_DATA_DIR": str(settings.data_dir.resolve())}
+        token = ensure_admin_token(settings)
+        login = ensure_admin_password(settings)
+        env = {
+            **os.environ,
+            "QOE_KAFKA_BOOTSTRAP": bootstrap,
+            "QOE_DATA_DIR": str(settings.data_dir.resolve()),
+            "QOE_ADMIN_TOKEN": str(token),
+            "QOE_DASHBOARDS_ADMIN_PASSWORD": login[0],
+        }
         children += _start_services(settings, env, logs)
         wait_ready(_ready_urls(settings), children, options.ready_timeout_s)
         if options.audience:
             children.append(spawn("audience", _audience_args(settings, options), env, logs))
         _write_state(settings, bootstrap, broker, children)
         _print_urls(console, settings, bootstrap, broker is not None, logs)
+        _print_token(console, settings, token)
+        _print_login(console, settings, login)
+        console.print("Ctrl-C stops everything.")
         return _supervise(console, children)
     except Shutdown:
         console.print("stopping …")
         return 0
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, ValueError) as exc:
         console.print(f"[red]qoe up failed:[/red] {exc}")
         return 1
     finally:
@@ -82,6 +99,21 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
             broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def ensure_admin_token(settings: Settings) -> Token:
+    """QOE_ADMIN_TOKEN, or this data directory's admin token, generated on the first run."""
+    token = admin_token(settings)
+    if token is not None:
+        return token
+    token = new_token()
+    path = admin_token_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created with mode 0600 from the start: the token never sits in a file others can read.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(f"{token}\n")
+    return token
 
 
 def state_path(settings: Settings) -> Path:
@@ -129,7 +161,7 @@ def _ready_urls(settings: Settings) -> list[str]:
     return [
         f"http://{settings.host}:{settings.api_port}/healthz",
         f"{settings.resolved_internal_api_url()}/healthz",
-        f"http://{settings.host}:{settings.dashboards_port}/",
+        f"http://{settings.host}:{settings.dashboards_port}/healthz",  # "/" asks visitors to sign in
     ]
 
 
@@ -156,7 +188,19 @@ def _print_urls(console: Console, settings: Settings, bootstrap: str, embedded: 
     warehouse = settings.clickhouse_url or f"embedded chDB in {settings.data_dir / 'warehouse'}"
     console.print(f"  warehouse     {warehouse}")
     console.print(f"  logs          {logs}/")
-    console.print("Ctrl-C stops everything.")
+
+
+def _print_token(console: Console, settings: Settings, token: Token) -> None:
+    base = f"http://{settings.host}:{settings.api_port}"
+    where = "QOE_ADMIN_TOKEN" if settings.admin_token is not None else str(admin_token_path(settings))
+    console.print(f"  admin token   {token}   (from {where}; `qoe keys create` makes narrower ones)", markup=False)
+    console.print(f'  try           curl -H "Authorization: Bearer {token}" {base}/v1/stats/overview', markup=False)
+
+
+def _print_login(console: Console, settings: Settings, login: tuple[str, str]) -> None:
+    password, where = login
+    url = f"http://{settings.host}:{settings.dashboards_port}/login"
+    console.print(f"  dashboards    sign in at {url} as admin / {password}   (from {where})", markup=False)
 
 
 def _supervise(console: Console, children: list[Child]) -> int:

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from foundation.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem
+from foundation.http import BadRequestError, OrjsonResponse, bad_request_route, only_params, problem, problems
 from recommender.catalog import title_json
 from recommender.posters import SIZES, poster_svg
 from recommender.retrain import LOOKBACK, retrainer_for
@@ -51,6 +51,10 @@ _ALLOWED: dict[str, Any] = {
 
 router = APIRouter(route_class=bad_request_route(_ALLOWED))
 
+# The route class answers bad input 400 (not FastAPI's 422): each route documents what it answers.
+_BAD = problems({400: "A bad or unknown parameter; the answer says what is allowed."})
+_NO_TITLE = problems({404: "No such title in the catalogue."})
+
 TitleId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, description="e.g. ml-1")]
 
 
@@ -59,6 +63,7 @@ TitleId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, d
     "/v1/catalog/titles",
     tags=["catalog"],
     summary="Search the catalogue by name and genre",
+    responses=_BAD,
     dependencies=[only_params("q", "genre", "limit", "offset")],
 )
 def list_titles(
@@ -83,7 +88,7 @@ def genres(client: WarehouseDep) -> OrjsonResponse:
     return OrjsonResponse({"genres": [{"genre": name, "titles": n} for name, n in catalogue.catalog_genres(client)]})
 
 
-@router.get("/v1/catalog/titles/{title_id}", tags=["catalog"], summary="One title")
+@router.get("/v1/catalog/titles/{title_id}", tags=["catalog"], summary="One title", responses={**_BAD, **_NO_TITLE})
 def get_title(client: WarehouseDep, title_id: TitleId) -> OrjsonResponse:
     found = catalogue.titles_by_id(client, [title_id]).get(title_id)
     if found is None:
@@ -96,6 +101,7 @@ def get_title(client: WarehouseDep, title_id: TitleId) -> OrjsonResponse:
     tags=["catalog"],
     summary="The title's poster: an SVG drawn from its name, year and genres",
     response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The poster."}, **_BAD, **_NO_TITLE},
     dependencies=[only_params("size")],
 )
 def poster(
@@ -132,6 +138,7 @@ ServiceDep = Annotated[RecommendationService, Depends(get_service)]
     "/v1/recommendations/{viewer_id}",
     tags=["recommendations"],
     summary="Titles for one viewer, each with the reason it was chosen",
+    responses=_BAD,
     dependencies=[only_params("k")],
 )
 def recommendations(
@@ -217,7 +224,12 @@ def _model_json(loaded: LoadedModel | None) -> dict[str, Any] | None:
 
 
 # --- model and training -------------------------------------------------------------------------
-@router.get("/v1/recommender/model", tags=["recommendations"], summary="The model serving recommendations now")
+@router.get(
+    "/v1/recommender/model",
+    tags=["recommendations"],
+    summary="The model serving recommendations now",
+    responses=problems({404: "No model trained yet, or the current one cannot be loaded."}),
+)
 def current_model(service: ServiceDep) -> OrjsonResponse:
     loaded = service.models.current()
     if loaded is None:
@@ -245,6 +257,7 @@ class TrainingRequest(BaseModel):
     tags=["recommendations", "admin"],
     summary="Train a new model from the views now (in the background)",
     status_code=202,
+    responses={**_BAD, **problems({409: "A training is running already; the answer is its status."})},
 )
 def start_training(
     client: WarehouseDep, settings: SettingsDep, request: TrainingRequest | None = None

@@ -59,13 +59,18 @@ def open_warehouse(settings: Settings, what: str) -> Client:
 
 
 def train_on_host(
-    url: str, body: dict[str, Any], progress: Callable[[str, int, int], None], timeout_s: float = 3600.0
+    url: str,
+    body: dict[str, Any],
+    progress: Callable[[str, int, int], None],
+    headers: dict[str, str],
+    timeout_s: float = 3600.0,
 ) -> dict[str, Any]:
     """Start a training on the host at ``url`` and wait for it; returns its final status.
+    ``headers`` present the operator's admin token (training is an admin route).
 
     Raises HostTrainingError when the host skipped or failed the run (or runs another one).
     """
-    with httpx.Client(base_url=url, timeout=30.0) as client:
+    with httpx.Client(base_url=url, timeout=30.0, headers=headers) as client:
         started = client.post("/v1/recommender/training", json=body)
         if started.status_code == 409:
             raise HostTrainingError("a training is running on the platform already; try again when it is done")

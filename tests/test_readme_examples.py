@@ -17,6 +17,7 @@ from foundation.stack import LocalStack
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_GATEWAY = "localhost:8000"
+README_TOKEN_FILE = ".qoe/run/admin-token"  # where `qoe up` keeps its admin token
 ARRIVAL_S = 30.0
 
 
@@ -69,8 +70,11 @@ def test_the_readmes_examples_work_on_a_fresh_stack(tmp_path: Path) -> None:
     commands = curl_commands(README.read_text())
     with LocalStack(tmp_path / "qoe") as stack:
         gateway = stack.gateway.removeprefix("http://")
+        token_file = tmp_path / "admin-token"
+        token_file.write_text(f"{stack.admin_token}\n")
         for command in commands:
-            status, body = run_until_answered(command.replace(README_GATEWAY, gateway))
+            ours = command.replace(README_GATEWAY, gateway).replace(README_TOKEN_FILE, str(token_file))
+            status, body = run_until_answered(ours)
             assert 200 <= status < 300, f"{command}\nanswered {status}: {body.decode(errors='replace')}"
             if "/v1/events?" in command:
                 events = orjson.loads(body)["events"]

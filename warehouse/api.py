@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query
 
-from foundation.http import OrjsonResponse, problem
+from foundation.http import OrjsonResponse, problem, problems
 from warehouse import events as raw
 from warehouse.deps import WarehouseDep
 
@@ -21,7 +21,11 @@ def summary(
     return OrjsonResponse(raw.event_summary(client, minutes))
 
 
-@router.get("/v1/events", summary="One view's raw events, in sequence order")
+@router.get(
+    "/v1/events",
+    summary="One view's raw events, in sequence order",
+    responses=problems({404: "No event of this view is stored."}),
+)
 def events(client: WarehouseDep, view_id: Annotated[str, Query(min_length=1, max_length=64)]) -> OrjsonResponse:
     frame = raw.view_events(client, view_id)
     if frame.empty:

@@ -1,9 +1,8 @@
 """``POST /v1/privacy/erasure``: erase one viewer (admin only, tag ``admin``).
 
-ADMIN ONLY. The route deletes data on request, so only an operator may call it: every route
-tagged ``admin`` is for the access control's ``admin`` scope (issue 12). Until that control is in
-place, a deployment must not expose the warehouse-side API, nor forward this route through the
-gateway, to anyone but its operators.
+ADMIN ONLY. The route deletes data on request, so only an operator may call it: the warehouse
+API answers every route tagged ``admin`` only to an access token with the ``admin`` scope
+(``qoe.api``, docs/security.md).
 
 The erasure runs here, in the process that holds the warehouse (:mod:`warehouse.privacy`). What
 else keeps something of the viewer (the recommender's model) is told afterwards through the
@@ -19,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from foundation.http import OrjsonResponse
+from foundation.http import OrjsonResponse, problems
 from foundation.settings import Settings
 from schemas.beacon import Id
 from warehouse.deps import SettingsDep, WarehouseDep
@@ -49,6 +48,7 @@ def privacy_router(followups: Mapping[str, Followup] | None = None) -> APIRouter
     @router.post(
         "/v1/privacy/erasure",
         summary="Admin: erase one viewer's events, views and recommender history, and log it",
+        responses=problems({400: "The body cannot be read as JSON (FastAPI's answer to bytes that are not UTF-8)."}),
     )
     def erase(body: ErasureRequest, client: WarehouseDep, settings: SettingsDep) -> OrjsonResponse:
         """**Admin only.** Deletes every stored row of the viewer (raw events, views, view deltas,

@@ -8,14 +8,25 @@ KEDA reads one number with a GJSON path, e.g. ``valueLocation: regions.eu.tiers.
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
 
 from delivery.autoscaling.signals import AutoscalingSignals, DemandUnavailableError
 
 log = logging.getLogger(__name__)
+
+
+class SignalError(BaseModel):
+    error: str = Field(description="Why there is no signal.")
+
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"model": SignalError, "description": "No fresh demand data for this region."},
+    503: {"model": SignalError, "description": "The demand data cannot be read: KEDA falls back to its replicas."},
+}
 
 
 def signals_from_app_state(request: Request) -> AutoscalingSignals:
@@ -33,7 +44,9 @@ def autoscaling_router(
     router = APIRouter(prefix="/v1/autoscaling", tags=["autoscaling"])
     signals_dependency = Depends(get_signals)
 
-    @router.get("/signals", summary="desired replicas per tier and region, with the demand forecast")
+    @router.get(
+        "/signals", summary="desired replicas per tier and region, with the demand forecast", responses=_REFUSALS
+    )
     def signals(signals: Annotated[AutoscalingSignals, signals_dependency], region: str = "") -> Response:
         try:
             document = signals.document()

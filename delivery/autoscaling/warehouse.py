@@ -24,6 +24,7 @@ from datetime import datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from delivery.autoscaling.api import autoscaling_router
@@ -94,7 +95,11 @@ def warehouse_autoscaling_router(
 ) -> APIRouter:
     router = autoscaling_router(get_signals)
 
-    @router.get("/metrics", summary="the signal's Prometheus gauges (qoe_desired_replicas{tier,region}, …)")
+    @router.get(
+        "/metrics",
+        summary="the signal's Prometheus gauges (qoe_desired_replicas{tier,region}, …)",
+        response_class=PlainTextResponse,  # documents text/plain: Prometheus text, not JSON
+    )
     def metrics(request: Request) -> Response:
         signals = get_signals(request)
         try:

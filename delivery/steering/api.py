@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
 
 from delivery.steering.manifest import (
     Protocol,
@@ -36,6 +37,22 @@ NO_STORE = {"Cache-Control": "no-store"}  # per-client answers: never cached by 
 # Browser players fetch the manifest from their page's origin: it is public and carries no
 # credentials, so any origin may read it (hls.js, dash.js and Shaka fetch it with CORS).
 MANIFEST_HEADERS = {**NO_STORE, "Access-Control-Allow-Origin": "*"}
+
+
+class SteeringError(BaseModel):
+    error: str = Field(description="Why the request was refused.")
+
+
+def _refusals(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the statuses a route answers with :func:`_error`."""
+    return {status: {"model": SteeringError, "description": text} for status, text in descriptions.items()}
+
+
+_TOO_LONG = {414: "Query string too long.", 400: "Too many query parameters, or one too long."}
+MANIFEST_REFUSALS = _refusals({**_TOO_LONG, 410: "Content steering is switched off here."})
+DECISION_REFUSALS = _refusals(
+    {**_TOO_LONG, 400: "Too many or too long query parameters, or a country, asn, device or stream_type unknown."}
+)
 
 
 def service_from_app_state(request: Request) -> SteeringService:
@@ -110,15 +127,19 @@ def steering_router(
             return _error(exc.status_code, str(exc), MANIFEST_HEADERS)
         return _json(_manifest_or_default(service, query), headers=MANIFEST_HEADERS)
 
-    @router.get("/hls", summary="HLS content steering manifest")
+    @router.get("/hls", summary="HLS content steering manifest", responses=MANIFEST_REFUSALS)
     async def hls_manifest(request: Request, service: Annotated[SteeringService, service_dependency]) -> Response:
         return manifest_response(request, service, "hls")
 
-    @router.get("/dash", summary="DASH content steering manifest")
+    @router.get("/dash", summary="DASH content steering manifest", responses=MANIFEST_REFUSALS)
     async def dash_manifest(request: Request, service: Annotated[SteeringService, service_dependency]) -> Response:
         return manifest_response(request, service, "dash")
 
-    @router.get("/decision", summary="the group's current pathway priority, for delivery components")
+    @router.get(
+        "/decision",
+        summary="the group's current pathway priority, for delivery components",
+        responses=DECISION_REFUSALS,
+    )
     async def decision(
         request: Request,
         service: Annotated[SteeringService, service_dependency],

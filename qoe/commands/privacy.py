@@ -4,7 +4,8 @@ Removes the viewer's raw events, views and view deltas, and with them the recomm
 of the viewer, logs the erasure (the SHA-256 of the id, never the id) and retrains a recommender
 model learnt from the viewer's views (:mod:`recommender.privacy`). While the platform runs on the
 embedded warehouse, its worker holds the warehouse, so the command asks it
-(``POST /v1/privacy/erasure``, an admin route); otherwise it erases here. It returns once the
+(``POST /v1/privacy/erasure``, an admin route) with the operator's admin token (``QOE_ADMIN_TOKEN``
+or the one ``qoe up`` wrote); otherwise it erases here. It returns once the
 rows are gone. Exit 0: erased (also when nothing was stored); 1: the erasure failed; 2: bad
 arguments.
 """
@@ -52,6 +53,7 @@ def _viewer_id(text: str) -> str:
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
+    from foundation.access import admin_headers
     from recommender.remote import WarehouseBusyError, host_api_url
 
     requested_by = args.requested_by or _operator()
@@ -59,7 +61,7 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if host is not None:
             sys.stderr.write(f"the running platform holds the warehouse: erasing there ({host})\n")
-            report = erase_on_host(host, args.viewer, requested_by)
+            report = erase_on_host(host, args.viewer, requested_by, admin_headers(settings))
         else:
             report = _erase_here(settings, args.viewer, requested_by)
     except (ErasureFailedError, WarehouseBusyError) as exc:
@@ -80,13 +82,14 @@ def _operator() -> str:
         return "cli"
 
 
-def erase_on_host(url: str, viewer_id: str, requested_by: str) -> dict[str, Any]:
-    """Ask the warehouse-side API at ``url`` to erase the viewer; its report."""
+def erase_on_host(url: str, viewer_id: str, requested_by: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Ask the warehouse-side API at ``url`` to erase the viewer, presenting an admin token in
+    ``headers``; its report."""
     import httpx
 
     body = {"viewer_id": viewer_id, "requested_by": requested_by}
     try:
-        answer = httpx.post(f"{url}{ERASURE_ROUTE}", json=body, timeout=ERASURE_TIMEOUT_S)
+        answer = httpx.post(f"{url}{ERASURE_ROUTE}", json=body, headers=headers, timeout=ERASURE_TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise ErasureFailedError(f"the platform did not answer the erasure: {type(exc).__name__}: {exc}") from exc
     if answer.status_code != 200:

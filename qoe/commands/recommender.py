@@ -177,6 +177,7 @@ def _train_from_views(args: argparse.Namespace, settings: Settings) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
     from rich.console import Console
 
+    from foundation.access import admin_headers
     from recommender.remote import HostTrainingError, WarehouseBusyError, host_api_url, open_warehouse, train_on_host
     from recommender.retrain import NotEnoughDataError, TrainingOptions, train_from_warehouse
     from recommender.service import model_root
@@ -192,7 +193,7 @@ def _train_from_views(args: argparse.Namespace, settings: Settings) -> int:
             console.print(f"the running platform holds the warehouse: training there ({host})", markup=False)
             body = {"lookback_days": lookback_days, "seed": args.seed}
             with _progress(console) as progress:
-                report = train_on_host(host, body, progress)["report"]
+                report = train_on_host(host, body, progress, admin_headers(settings))["report"]
         else:
             client = open_warehouse(settings, "train")
             options = TrainingOptions(lookback=timedelta(days=lookback_days), seed=args.seed)

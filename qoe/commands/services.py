@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundation.errors import UsageError
 from foundation.process import freeze_startup_objects
 from foundation.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ingest.demo import MediaBuild
+    from ingest.producer import RecordSink
 
 
 def register(subparsers: Any) -> None:
@@ -83,16 +89,29 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from delivery.gateway import mount_delivery
-    from ingest.app import BeaconFastPath, create_app
-    from ingest.cors import parse_origins
-    from ingest.demo import MediaLadder, mount_demo
-    from ingest.media import default_media_dir
+    from ingest.app import BeaconFastPath
     from ingest.producer import KafkaRecordSink
-    from qoe.api import warehouse_routes
 
     _logging()
     sink = KafkaRecordSink(settings, require_bootstrap(settings))
+    server = BeaconFastPath(gateway_app(settings, sink, require_bootstrap(settings), args.demo_media))
+    freeze_startup_objects()
+    # The peer address is the client: only QOE_TRUSTED_PROXIES decides whose forwarded headers count.
+    uvicorn.run(
+        server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False, proxy_headers=False
+    )
+    return 0
+
+
+def gateway_app(settings: Settings, sink: RecordSink, bootstrap: str, demo_media: MediaBuild = "lazy") -> FastAPI:
+    """The gateway as ``qoe ingest`` serves it: ingest, the demo, delivery, and the proxy to the warehouse API."""
+    from delivery.gateway import mount_delivery
+    from ingest.app import create_app
+    from ingest.cors import parse_origins
+    from ingest.demo import MediaLadder, mount_demo
+    from ingest.media import default_media_dir
+    from qoe.api import warehouse_routes
+
     app = create_app(
         settings,
         sink,
@@ -100,16 +119,11 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         upstream_routes=warehouse_routes(),  # the gateway forwards only what the warehouse API serves
         cors_origins=parse_origins(settings.cors_allow_origins),
         cmcd_enabled=settings.cmcd_enabled,
+        require_tokens=True,  # every route but the public ones needs a token the warehouse API vouches for
     )
-    mount_demo(app, MediaLadder(default_media_dir(settings), args.demo_media, retry_after_s=settings.retry_after_s))
-    mount_delivery(app, settings, require_bootstrap(settings))
-    server = BeaconFastPath(app)
-    freeze_startup_objects()
-    # The peer address is the client: only QOE_TRUSTED_PROXIES decides whose forwarded headers count.
-    uvicorn.run(
-        server, host=settings.host, port=settings.api_port, log_level="warning", access_log=False, proxy_headers=False
-    )
-    return 0
+    mount_demo(app, MediaLadder(default_media_dir(settings), demo_media, retry_after_s=settings.retry_after_s))
+    mount_delivery(app, settings, bootstrap)
+    return app
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

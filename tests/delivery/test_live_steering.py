@@ -81,18 +81,18 @@ def test_a_failing_cdn_is_demoted_in_the_manifest(stack: LocalStack) -> None:
     trusted = stack.settings.steering_min_views
 
     def scores_arrived() -> bool:
-        scores = httpx.get(f"{gateway}/v1/steering/scores", timeout=10).json()["scores"]
+        scores = httpx.get(f"{gateway}/v1/steering/scores", headers=stack.auth_headers, timeout=10).json()["scores"]
         group = [s for s in scores if s["group"] == "NO/2119/mobile/live" and s["views"] >= trusted]
         return {s["cdn"] for s in group} == {"cdn-a", "cdn-b"}
 
     _until(scores_arrived, 60, f"the score agent's figures from {trusted}+ views reached the gateway")
     manifest = httpx.get(f"{gateway}/v1/steering/hls", params={**GROUP, "_HLS_pathway": "cdn-a"}, timeout=10).json()
     assert manifest["PATHWAY-PRIORITY"][:2] == ["cdn-b", "cdn-a"]
-    decision = httpx.get(f"{gateway}/v1/steering/decision", params=GROUP, timeout=10).json()
+    decision = httpx.get(f"{gateway}/v1/steering/decision", params=GROUP, headers=stack.auth_headers, timeout=10).json()
     assert decision["figures"]["cdn-a"]["qoe"] == 0.0 and decision["figures"]["cdn-b"]["qoe"] > 50
 
     def decision_stored() -> list[dict[str, Any]]:
-        rows = httpx.get(f"{gateway}/v1/steering/decisions", timeout=10).json()["decisions"]
+        rows = httpx.get(f"{gateway}/v1/steering/decisions", headers=stack.auth_headers, timeout=10).json()["decisions"]
         return [r for r in rows if r["group_key"] == "NO/2119/mobile/live" and r["to_pathway"] == "cdn-b"]
 
     [stored] = _until(decision_stored, 60, "the decision reached steering_decisions")
@@ -101,10 +101,10 @@ def test_a_failing_cdn_is_demoted_in_the_manifest(stack: LocalStack) -> None:
 
 
 def test_gateway_metrics_carry_steering_and_autoscaling(stack: LocalStack) -> None:
-    text = httpx.get(f"{stack.gateway}/metrics", timeout=10).text
+    text = httpx.get(f"{stack.gateway}/metrics", headers=stack.auth_headers, timeout=10).text
     assert "qoe_steering_requests_total" in text
     assert "qoe_autoscaling_metrics_up 1" in text
-    signals = httpx.get(f"{stack.gateway}/v1/autoscaling/signals", timeout=30)
+    signals = httpx.get(f"{stack.gateway}/v1/autoscaling/signals", headers=stack.auth_headers, timeout=30)
     assert signals.status_code == 200, signals.text
 
 

@@ -163,7 +163,7 @@ def test_ports_and_health_checks_use_the_configured_ports(compose: dict[str, Any
         assert _published_container_ports(service) == {port}, name
         url = urlsplit(_healthcheck_url(service))
         assert (url.hostname, url.port) == ("127.0.0.1", port), name
-        assert url.path == ("/" if command == "dashboards" else "/healthz"), name
+        assert url.path == "/healthz", name
 
 
 def test_gateway_and_audience_reach_the_right_services(compose: dict[str, Any]) -> None:

@@ -18,12 +18,13 @@ from dashboards.app import create_dashboards
 from dashboards.data import DashboardData
 from delivery.autoscaling.signals import AutoscalingSignals, SignalConfig
 from delivery.autoscaling.warehouse import OTHER_REGION, REGION_OF
+from foundation.access import Scope, StoredToken, Token, TokenInfo, TokenVerifier, hash_secret, new_token
 from foundation.kafka_security import kafka_python_options
 from foundation.settings import Settings
 from foundation.topics import platform_topics
 from ingest.app import create_app
 from ingest.producer import MemoryRecordSink
-from qoe.api import create_api
+from qoe.api import create_api, warehouse_routers
 from qoe.cli import build_parser
 from tests.factories.delivery import FakeDemandSource, demand_frame
 from tests.factories.deploy import (
@@ -49,6 +50,7 @@ from tests.factories.deploy import (
     setting_name,
     settings_from_env,
 )
+from warehouse import app as warehouse_app
 
 NOW = datetime(2026, 9, 17, 18, 0, 45, tzinfo=UTC)
 SETTINGS_CONFIGMAP = "qoe-settings"
@@ -64,6 +66,7 @@ KNOWN_KINDS = {
     "Service",
     "Job",
     "ScaledObject",
+    "TriggerAuthentication",
     "Ingress",
     "NetworkPolicy",
     "PodDisruptionBudget",
@@ -308,13 +311,25 @@ def test_migrate_job_runs_once_to_completion(documents: list[dict[str, Any]]) ->
 # --- KEDA -------------------------------------------------------------------------------------------
 
 
-def signals_client(region: str) -> TestClient:
-    """`qoe api`'s application, its signal on a fake demand source that has fresh data for ``region``."""
+def signals_client(region: str, token: Token) -> TestClient:
+    """`qoe api`'s application, its signal on a fake demand source that has fresh data for ``region``,
+    and ``token`` a read token it holds (as KEDA's would be)."""
     source = FakeDemandSource(demand_frame(NOW.replace(second=0), regions={region: 1.0, "elsewhere": 0.5}))
     signals = AutoscalingSignals(source, SignalConfig(min_refresh_s=0), registry=CollectorRegistry(), clock=lambda: NOW)
-    app = create_api(Settings(_env_file=None), cast(Client, UnreachableWarehouse()))
+    stored = StoredToken(
+        TokenInfo(token.token_id, "keda", frozenset({Scope.READ}), NOW, "test"), hash_secret(token.secret)
+    )
+    settings = Settings(_env_file=None)
+    client = cast(Client, UnreachableWarehouse())
+    app = warehouse_app.create_api(settings, client, warehouse_routers(), None, TokenVerifier(lambda: [stored]))
     app.state.autoscaling = signals  # what the route builds on first use, from ClickHouse, in production
     return TestClient(app)
+
+
+def trigger_authentication(documents: list[dict[str, Any]], trigger: dict[str, Any]) -> dict[str, Any]:
+    name = trigger["authenticationRef"]["name"]
+    (found,) = [d for d in of_kind(documents, "TriggerAuthentication") if d["metadata"]["name"] == name]
+    return found
 
 
 def test_gjson_paths_resolve_like_keda() -> None:
@@ -350,7 +365,14 @@ def test_scaled_objects_read_a_real_signal_document(documents: list[dict[str, An
         location = trigger["metadata"]["valueLocation"]
         assert location.split(".")[:2] == ["regions", region], "the region asked for is the region read"
         assert location.split(".")[3] == TIER_OF_COMMAND[command_of(target)[0]]
-        response = signals_client(region).get(f"{url.path}?{url.query}")
+        # KEDA presents the token of its TriggerAuthentication as a bearer: without it, 401.
+        assert trigger["metadata"]["authMode"] == "bearer"
+        (secret,) = trigger_authentication(documents, trigger)["spec"]["secretTargetRef"]
+        assert secret["parameter"] == "token" and secret["name"] and secret["key"]
+        token = new_token()
+        client = signals_client(region, token)
+        assert client.get(f"{url.path}?{url.query}").status_code == 401
+        response = client.get(f"{url.path}?{url.query}", headers=token.bearer)
         assert response.status_code == 200, response.text
         value = gjson_get(response.json(), location)
         assert isinstance(value, int) and value >= 1, (location, value)

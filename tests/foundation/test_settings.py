@@ -77,6 +77,7 @@ MIRRORS: list[tuple[type[Any], str, str]] = [
     (SessionizerConfig, "late_limit_days", "raw_retention_days"),
     (LiveScoreConfig, "window_s", "steering_score_window_s"),
     (LiveScoreConfig, "min_views", "steering_score_min_views"),
+    (LiveScoreConfig, "max_source_share", "steering_max_source_share"),
     (RetryPolicy, "max_retries", "stream_max_retries"),
     (RetrainSchedule, "first_after_s", "recommender_first_retrain_s"),
     (RetrainSchedule, "interval_s", "recommender_retrain_interval_s"),
@@ -106,6 +107,7 @@ MIRRORS: list[tuple[type[Any], str, str]] = [
     (RateLimitConfig, "refused_beacons", "rate_limit_refused_beacons"),
     (RateLimitConfig, "players", "rate_limit_players"),
     (RateLimitConfig, "api", "rate_limit_api"),
+    (RateLimitConfig, "per_token", "rate_limit_per_token"),
     (RateLimitConfig, "storage_url", "rate_limit_storage_url"),
 ]
 PRODUCT = ("ingest", "streams", "delivery", "recommender", "dashboards", "warehouse", "foundation", "qoe")
@@ -127,6 +129,7 @@ OTHER_VALUES: dict[str, Any] = {
     "rate_limit_refused_beacons": "1/second",
     "rate_limit_players": "5 per minute",
     "rate_limit_api": "",
+    "rate_limit_per_token": "7/second",
     "rate_limit_storage_url": "redis://redis:6379",
 }
 # Every setting of MIRRORS changed (steering_pathway_list is steering_pathways, parsed).

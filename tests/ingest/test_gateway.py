@@ -85,3 +85,30 @@ def test_allow_list_merges_methods_of_one_template() -> None:
     allowed = AllowList([("GET", "/v1/things/{id}"), ("delete", "/v1/things/{id}")])
     assert allowed.methods_for("/v1/things/42") == {"GET", "DELETE"}
     assert allowed.methods_for("/v1/things") == set()
+
+
+async def test_another_method_on_a_route_of_the_gateway_is_405_with_allow(upstream: Upstream) -> None:
+    """The proxy's catch-all used to answer 404 "no route" to, say, DELETE /v1/beacons."""
+    app = FastAPI()
+
+    @app.post("/v1/beacons")
+    async def beacons() -> dict[str, str]:
+        return {}
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as to_upstream:
+        app.include_router(proxy_router(UPSTREAM, to_upstream, ROUTES, MAX_BODY))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            response = await client.delete("/v1/beacons")
+            assert (await client.get("/v1/nothing")).status_code == 404
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert upstream.requests == []
+
+
+async def test_any_path_and_header_bytes_are_forwarded_as_sent(gateway: httpx.AsyncClient, upstream: Upstream) -> None:
+    """Schemathesis got 500s for a path holding %04: decoded, it made no valid URL to forward. A header
+    byte past ASCII failed the same way (httpx sends str headers as ASCII)."""
+    response = await gateway.get("/v1/views/a%04%C3%A9%20b", headers={b"x-note": b"caf\xe9"})
+    assert response.status_code == 200
+    [forwarded] = upstream.requests
+    assert forwarded.url.raw_path == b"/v1/views/a%04%C3%A9%20b"
+    assert (b"x-note", b"caf\xe9") in forwarded.headers.raw

@@ -178,7 +178,10 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> Non
 
 def _view_stored(stack: LocalStack, view_id: str) -> bool:
     try:
-        return httpx.get(f"{stack.internal_api}/v1/views/{view_id}", timeout=5).status_code == 200
+        return (
+            httpx.get(f"{stack.internal_api}/v1/views/{view_id}", headers=stack.auth_headers, timeout=5).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
 
@@ -207,7 +210,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 @pytest.mark.integration
 def test_no_ip_address_is_stored_anywhere(stack: LocalStack) -> None:
     body = beacon(playing_view_events(8), page_url=PAGE)
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         assert client.post("/v1/beacons", json=body, headers=FORWARDED).status_code == 202
         refused = client.post("/v1/beacons", json=beacon([event("teleport", 1, 0)]), headers=FORWARDED)
         assert refused.status_code == 422  # a dead letter, stored with the request's details

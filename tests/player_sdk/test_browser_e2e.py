@@ -122,7 +122,9 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 
 
 def view_events(stack: LocalStack, view_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack.internal_api}/v1/events", params={"view_id": view_id}, timeout=10)
+    response = httpx.get(
+        f"{stack.internal_api}/v1/events", params={"view_id": view_id}, headers=stack.auth_headers, timeout=10
+    )
     if response.status_code == 404:
         return []
     response.raise_for_status()
@@ -153,7 +155,7 @@ def figures(stack: LocalStack, view_id: str) -> ViewFigures:
 
     def sessionized() -> bool:
         nonlocal view
-        response = httpx.get(f"{stack.internal_api}/v1/views/{view_id}", timeout=10)
+        response = httpx.get(f"{stack.internal_api}/v1/views/{view_id}", headers=stack.auth_headers, timeout=10)
         view = response.json()["view"] if response.status_code == 200 else {}
         return bool(view) and int(view["max_seq"]) >= newest
 

@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
 from foundation.settings import Settings
-from qoe.api import create_api
+from tests.factories.access import admin_api
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,15 @@ EMPTY_READS: list[tuple[str, int, str | None]] = [
     ("/v1/recommendations/nobody", 200, "items"),
     ("/v1/recommender/model", 404, None),
     ("/v1/recommender/training", 200, None),
+    ("/v1/auth/whoami", 200, None),
+    ("/v1/keys", 200, None),
+    ("/v1/dashboard-users", 200, "users"),
 ]
 
 
 @pytest.fixture
 def api(settings: Settings, warehouse: Client) -> TestClient:
-    return TestClient(create_api(settings, warehouse), raise_server_exceptions=False)
+    return admin_api(settings, warehouse, raise_server_exceptions=False)
 
 
 def test_the_table_covers_every_get_route(api: TestClient) -> None:

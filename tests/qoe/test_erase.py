@@ -111,7 +111,7 @@ def probe(stack: LocalStack, x: list[str], y: list[str]) -> dict[str, Any]:
 
 
 def test_after_qoe_erase_nothing_of_the_viewer_is_left_and_others_are_intact(stack: LocalStack) -> None:
-    with httpx.Client(base_url=stack.gateway, timeout=30) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=30) as client:
         for viewing in X_VIEWS + Y_VIEWS:
             answer = client.post("/v1/beacons", json=beacon_of(viewing, int(time.time() * 1000)))
             assert answer.status_code == 202, answer.text

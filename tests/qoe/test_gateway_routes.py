@@ -18,9 +18,10 @@ def test_the_gateway_forwards_the_warehouse_api_s_routes_and_nothing_else() -> N
     assert all(path.startswith("/v1/") for _, path in routes)
 
 
-def test_admin_routes_stay_on_the_internal_api() -> None:
-    """Erasure and training are for operators: the public gateway never forwards them."""
+def test_admin_routes_are_forwarded_for_the_warehouse_api_to_check_their_scope() -> None:
+    """Erasure, training and token management reach the warehouse API, which refuses them without an admin token."""
     routes = warehouse_routes()
-    assert ("POST", "/v1/privacy/erasure") not in routes
-    assert ("POST", "/v1/recommender/training") not in routes
-    assert ("GET", "/v1/recommender/training") in routes  # its status is a read
+    assert ("POST", "/v1/privacy/erasure") in routes
+    assert ("POST", "/v1/recommender/training") in routes
+    assert {("GET", "/v1/keys"), ("POST", "/v1/keys"), ("DELETE", "/v1/keys/{token_id}")} <= set(routes)
+    assert ("GET", "/v1/auth/whoami") in routes

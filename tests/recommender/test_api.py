@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from foundation.settings import Settings
-from qoe.api import create_api
 from recommender.catalog import ensure_catalog
 from recommender.feedback import assess, interactions
 from recommender.models import ModelConfig
@@ -20,6 +19,8 @@ from recommender.retrain import TrainingOptions, model_from_views, train_from_wa
 from recommender.service import model_root
 from recommender.store import swap_in
 from recommender.trained import train
+from tests.factories.access import admin_api
+from tests.factories.openapi import assert_documented
 from tests.factories.recommender import (
     VIEW_EPOCH,
     catalog_frame,
@@ -48,7 +49,7 @@ def api_settings(settings: Settings, tmp_path: Path) -> Settings:
 @pytest.fixture
 def api(api_settings: Settings, warehouse: Client) -> Iterator[TestClient]:
     ensure_catalog(warehouse, catalog_frame(TITLES, ("Drama", "Comedy")))
-    with TestClient(create_api(api_settings, warehouse)) as client:
+    with admin_api(api_settings, warehouse) as client:
         yield client
 
 
@@ -106,6 +107,36 @@ def test_one_title_and_its_poster(api: TestClient) -> None:
         "thumb",
     ]
     assert api.get("/v1/catalog/titles/ml-999/poster.svg").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("template", "url", "status"),
+    [
+        ("/v1/catalog/titles", "/v1/catalog/titles?limit=0", 400),
+        ("/v1/catalog/titles", "/v1/catalog/titles?genre=Westerns", 400),
+        ("/v1/catalog/titles/{title_id}", "/v1/catalog/titles/bad id!", 400),
+        ("/v1/catalog/titles/{title_id}", "/v1/catalog/titles/ml-999", 404),
+        ("/v1/catalog/titles/{title_id}/poster.svg", "/v1/catalog/titles/ml-205/poster.svg", 200),
+        ("/v1/catalog/titles/{title_id}/poster.svg", "/v1/catalog/titles/ml-205/poster.svg?size=huge", 400),
+        ("/v1/catalog/titles/{title_id}/poster.svg", "/v1/catalog/titles/ml-999/poster.svg", 404),
+        ("/v1/recommendations/{viewer_id}", "/v1/recommendations/v1?k=0", 400),
+        ("/v1/recommender/model", "/v1/recommender/model", 404),
+    ],
+)
+def test_every_answer_is_documented(api: TestClient, template: str, url: str, status: int) -> None:
+    """The 400s (the route class turns FastAPI's 422 into 400) and 404s were answered but undocumented,
+    and the poster's OpenAPI named no media type."""
+    answer = api.get(url)
+    assert answer.status_code == status, answer.text
+    assert_documented(api.get("/openapi.json").json(), "GET", template, answer)
+
+
+def test_a_refused_training_request_is_documented(api: TestClient) -> None:
+    answer = api.post("/v1/recommender/training", json={"lookback_days": 0})
+    assert answer.status_code == 400, answer.text
+    openapi = api.get("/openapi.json").json()
+    assert_documented(openapi, "POST", "/v1/recommender/training", answer)
+    assert "409" in openapi["paths"]["/v1/recommender/training"]["post"]["responses"]  # a training runs already
 
 
 # --- recommendations ----------------------------------------------------------------------------

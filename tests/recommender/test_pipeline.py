@@ -93,7 +93,7 @@ def test_simulated_viewing_trains_a_model_that_recommends_within_taste(
     simulation = simulate(tastes)
     assert simulation.memory_sink is not None
     views = [view for view in simulation.views if view.started_at_ms >= 0]
-    with httpx.Client(base_url=stack.gateway, timeout=30) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=30) as client:
         for payload in moved_to_now(simulation.memory_sink.payloads):
             response = client.post("/v1/beacons", json=payload)
             assert response.status_code == 202, response.text

@@ -49,7 +49,7 @@ def rows_settle_at(stack: LocalStack, expected: int, timeout_s: float = 30) -> d
 
 def test_posted_events_arrive_with_the_same_count(stack: LocalStack) -> None:
     accepted = 0
-    with httpx.Client(base_url=stack.gateway) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers) as client:
         for body in beacons_for_views(views=40, events_per_view=25):
             response = client.post("/v1/beacons", json=body)
             assert response.status_code == 202
@@ -64,7 +64,7 @@ def test_a_killed_worker_restarts_without_loss_or_duplicates(stack: LocalStack) 
 
     def post_continuously() -> None:
         nonlocal accepted
-        with httpx.Client(base_url=stack.gateway) as client:
+        with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers) as client:
             while not stop.is_set():
                 response = client.post("/v1/beacons", json=beacon(playing_view_events(20)))
                 assert response.status_code == 202
@@ -98,7 +98,7 @@ def test_bad_input_gets_the_right_status_and_good_data_stays_intact(stack: Local
         ("empty body", b"", 400),
         ("oversized", orjson.dumps(big) * 40, 413),
     ]
-    with httpx.Client(base_url=stack.gateway) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers) as client:
         for body in good[:3]:
             assert client.post("/v1/beacons", json=body).status_code == 202
         for name, content, status in bad:

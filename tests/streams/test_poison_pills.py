@@ -187,7 +187,7 @@ def good_beacon_reaches_the_stats_api(client: httpx.Client, timeout_s: float) ->
 # --- the tests -------------------------------------------------------------------------------
 def test_extreme_beacons_are_refused_or_processed_and_the_worker_stays_live(stack: LocalStack) -> None:
     accepted: list[str] = []
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         good_beacon_reaches_the_stats_api(client, 90)  # the worker has its partitions
 
         @settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
@@ -240,7 +240,7 @@ def test_a_seq_of_2_64_past_ingest_is_dead_lettered_and_the_partition_moves_on(s
         view_id=on_partition(partition_of(bad["view_id"], partitions), partitions),
     )
     produce(stack, [(body["view_id"], as_ingest_writes(body, now)) for body in (bad, good)])  # the bad one first
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         wait_for(lambda: visible(client, good["view_id"]), 60, "the good record after the poison pill")
     letters = dead_letters(stack.broker.bootstrap, stack.settings.topic_dead_letter)
     assert from_worker(letters, bad["view_id"]), [letter.source for letter in letters]
@@ -265,7 +265,7 @@ def test_records_past_ingest_at_the_extremes_do_not_stop_their_partition(stack: 
             (ids[3], as_ingest_writes(good, now)),
         ],
     )
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         wait_for(lambda: visible(client, ids[3]), 60, "the good record after the others")
         check = functools.partial(unprocessed, client, stack, ids[:2])
         wait_for(lambda: not check(), 60, "the extreme views to be stored or dead-lettered", poll_s=1.0)

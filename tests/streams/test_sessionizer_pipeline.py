@@ -65,7 +65,7 @@ def test_outcomes_through_the_pipeline_and_one_view_with_its_timeline(stack: Loc
         "vpf": Script(t0).at(0, "playback_request").at(1200, "playback_start").at(9200, "error", code="X", fatal=True),
     }
     title = f"outcomes-{t0}"
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         for name, script in views.items():
             post(client, f"{title}-{name}", script.events, 0, title)
         body = settled(client, "attempts", 6, title=title)
@@ -96,7 +96,7 @@ def test_a_killed_worker_loses_no_view_and_counts_none_twice(stack: LocalStack) 
         return s.at(20_000, "heartbeat").at(30_000, "view_end")
 
     scripts = {v: script(v).events for v in first + late}
-    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+    with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
         for view_id in first:
             post(client, view_id, scripts[view_id][:4], 0, title)
         wait_for(lambda: overview(client, title=title).get("plays") == 30, 60, "30 open views")

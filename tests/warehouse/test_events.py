@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from clickhouse_connect.driver.client import Client
-from fastapi.testclient import TestClient
 
 from foundation.settings import Settings
-from qoe.api import create_api
 from streams.sink import RawEventSink, SourceRecord
+from tests.factories.access import admin_api
 from tests.factories.views import MINUTE_MS, Script, record
 from warehouse import events
 from warehouse.results import iso_ms
@@ -38,7 +37,7 @@ def test_both_event_routes_fold_duplicates_the_same_way_before_and_after_a_merge
 ) -> None:
     seqs, newest = store_a_resent_beacon(warehouse)
     assert warehouse.query("SELECT count() FROM beacon_events").result_rows[0][0] == 6
-    api = TestClient(create_api(settings, warehouse))
+    api = admin_api(settings, warehouse)
     answers = []
     for merged in (False, True):
         if merged:
@@ -61,7 +60,7 @@ def test_an_unknown_view_has_no_events_and_is_a_404(settings: Settings, warehous
     assert events.timeline(warehouse, "nobody") == []
     assert not events.has_events(warehouse, "nobody")
     assert events.events_of_views(warehouse, ["nobody"]) == []
-    api = TestClient(create_api(settings, warehouse))
+    api = admin_api(settings, warehouse)
     answer = api.get("/v1/events", params={"view_id": "nobody"})
     assert answer.status_code == 404
     assert "no events for view 'nobody'" in answer.json()["detail"]

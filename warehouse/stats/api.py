@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from foundation.http import OrjsonResponse, bad_request_route, only_params, problem
+from foundation.http import OrjsonResponse, bad_request_route, only_params, problem, problems
 from schemas.dimensions import SliceName
 from warehouse import events, views
 from warehouse.deps import WarehouseDep
@@ -107,13 +107,7 @@ class Timeseries(BaseModel):
     points: list[Point] = Field(description="One point per step, oldest first.")
 
 
-class Problem(BaseModel):
-    detail: Any = Field(description="What was wrong: a message, or one entry per bad parameter with allowed values.")
-
-
-_BAD: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "Unknown parameter, metric, dimension or step, or a bad value."}
-}
+_BAD = problems({400: "Unknown parameter, metric, dimension or step, or a bad value."})
 
 router = APIRouter(tags=["stats"], route_class=bad_request_route(ALLOWED))
 
@@ -280,7 +274,7 @@ class ViewDetail(BaseModel):
     "/v1/views/{view_id}",
     summary="One view: its metrics and its event timeline",
     response_model=ViewDetail,
-    responses={**_BAD, 404: {"model": Problem, "description": "No such view (or not sessionized yet)."}},
+    responses={**_BAD, **problems({404: "No such view (or not sessionized yet)."})},
     dependencies=[only_params()],
 )
 def view(

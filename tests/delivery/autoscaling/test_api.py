@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from delivery.autoscaling.api import autoscaling_router
 from delivery.autoscaling.signals import AutoscalingSignals, SignalConfig
 from tests.factories.delivery import FakeDemandSource, demand_frame
+from tests.factories.openapi import assert_documented
 
 NOW = datetime(2026, 9, 17, 18, 0, 45, tzinfo=UTC)
 
@@ -45,3 +46,15 @@ def test_failing_source_answers_503_not_500() -> None:
     response = client_for(source).get("/v1/autoscaling/signals")
     assert response.status_code == 503
     assert "query timed out" in response.json()["error"]
+
+
+def test_the_404_and_503_are_documented() -> None:
+    """Both were answered but undocumented: the OpenAPI listed only 200 and a 422 never sent."""
+    unknown = client_for(FakeDemandSource(demand_frame(NOW.replace(second=0), regions={"eu": 1.0})))
+    failing_source = FakeDemandSource(demand_frame(NOW.replace(second=0)))
+    failing_source.fail_with = TimeoutError("query timed out")
+    failing = client_for(failing_source)
+    for client, params, status in ((unknown, {"region": "mars"}, 404), (failing, {}, 503)):
+        response = client.get("/v1/autoscaling/signals", params=params)
+        assert response.status_code == status
+        assert_documented(client.get("/openapi.json").json(), "GET", "/v1/autoscaling/signals", response)

@@ -8,11 +8,16 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
-from delivery.autoscaling.warehouse import OTHER_REGION, ClickHouseDemandSource
+from delivery.autoscaling.signals import AutoscalingSignals, SignalConfig
+from delivery.autoscaling.warehouse import OTHER_REGION, ClickHouseDemandSource, warehouse_autoscaling_router
 from foundation.settings import Settings
-from qoe.api import create_api
+from tests.factories.access import admin_api
+from tests.factories.delivery import FakeDemandSource, demand_frame
+from tests.factories.openapi import assert_documented
 from warehouse.client import connect
 from warehouse.migrations import migrate
 
@@ -80,7 +85,7 @@ def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
         for i in range(3)
     ]
     _insert(settings, rows)
-    with TestClient(create_api(settings, client)) as api:
+    with admin_api(settings, client) as api:
         signals = api.get("/v1/autoscaling/signals")
         assert signals.status_code == 200, signals.text
         eu = signals.json()["regions"]["eu"]
@@ -89,6 +94,20 @@ def test_routes_answer_signals_and_gauges(settings: Settings) -> None:
         assert api.get("/v1/autoscaling/signals", params={"region": "mars"}).status_code == 404
         metrics = api.get("/v1/autoscaling/metrics").text
         assert 'qoe_desired_replicas{region="eu",tier="edge"}' in metrics
+
+
+def test_the_gauges_are_documented_as_prometheus_text() -> None:
+    """The OpenAPI said application/json (FastAPI's default) for the text/plain gauges."""
+    source = FakeDemandSource(demand_frame(MINUTE))
+    signals = AutoscalingSignals(
+        source, SignalConfig(min_refresh_s=0), registry=CollectorRegistry(), clock=lambda: MINUTE
+    )
+    app = FastAPI()
+    app.include_router(warehouse_autoscaling_router(lambda _: signals))
+    client = TestClient(app)
+    response = client.get("/v1/autoscaling/metrics")
+    assert response.status_code == 200 and "qoe_desired_replicas" in response.text
+    assert_documented(client.get("/openapi.json").json(), "GET", "/v1/autoscaling/metrics", response)
 
 
 def test_the_events_file_setting_reaches_the_signal(settings: Settings, tmp_path: Path) -> None:
@@ -101,12 +120,12 @@ def test_the_events_file_setting_reaches_the_signal(settings: Settings, tmp_path
     start = (now + timedelta(minutes=2)).isoformat()
     events.write_bytes(orjson.dumps([{"start": start, "expected_peak": 100_000, "region": "eu", "name": "final"}]))
     scheduled = settings.model_copy(update={"autoscaling_events_file": events})
-    with TestClient(create_api(scheduled, client)) as api:
+    with admin_api(scheduled, client) as api:
         eu = api.get("/v1/autoscaling/signals").json()["regions"]["eu"]
         assert eu["forecast"]["events"] == ["final"]
         assert eu["forecast"]["scheduled_viewers"] == 125_000
     broken = settings.model_copy(update={"autoscaling_events_file": tmp_path / "missing.json"})
-    with TestClient(create_api(broken, client)) as api:
+    with admin_api(broken, client) as api:
         answer = api.get("/v1/autoscaling/signals")
         assert answer.status_code == 503
         assert "missing.json" in answer.json()["error"]
@@ -115,7 +134,7 @@ def test_the_events_file_setting_reaches_the_signal(settings: Settings, tmp_path
 def test_steering_decision_routes_answer_empty_tables(settings: Settings) -> None:
     client = connect(settings)
     migrate(client, settings)
-    with TestClient(create_api(settings, client)) as api:
+    with admin_api(settings, client) as api:
         assert api.get("/v1/steering/decisions").json() == {"decisions": []}
         assert api.get("/v1/steering/priorities").json() == {"groups": []}
         assert api.get("/v1/steering/decisions", params={"minutes": 0}).status_code == 422

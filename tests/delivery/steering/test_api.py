@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from delivery.steering.manifest import PathwayClone
 from delivery.steering.service import SteeringService
 from schemas.steering import Group
 from tests.factories.delivery import PATHWAYS, T0, score, steering_service
+from tests.factories.openapi import assert_documented
 
 BASE = "http://testserver/v1/steering/"
 
@@ -135,6 +137,34 @@ def test_decision_endpoint_is_strict() -> None:
         response = client.get("/v1/steering/decision", params=params)
         assert response.status_code == 400, params
         assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/v1/steering/decision?country=Norway", 400),
+        ("/v1/steering/decision?" + "a=" + "x" * 5000, 414),
+        ("/v1/steering/hls?country=" + "x" * 300, 400),
+        ("/v1/steering/dash?" + "a=" + "x" * 5000, 414),
+    ],
+)
+def test_refusals_are_documented(url: str, status: int) -> None:
+    """These were answered but undocumented: the OpenAPI listed only 200 and a 422 never sent."""
+    client = client_for(steering_service()[0])
+    response = client.get(url)
+    assert response.status_code == status
+    assert_documented(client.get("/openapi.json").json(), "GET", urlsplit(url).path, response)
+
+
+def test_the_410_of_switched_off_steering_is_documented() -> None:
+    from dataclasses import replace
+
+    service, _ = steering_service()
+    service.config = replace(service.config, enabled=False)
+    client = client_for(service)
+    response = client.get("/v1/steering/dash")
+    assert response.status_code == 410
+    assert_documented(client.get("/openapi.json").json(), "GET", "/v1/steering/dash", response)
 
 
 def test_service_defaults_to_app_state() -> None:

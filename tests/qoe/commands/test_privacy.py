@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from foundation.broker import free_port
 from foundation.settings import Settings
 from qoe.cli import main
+from tests.factories.access import ADMIN
 from tests.factories.privacy import Viewing, rows_holding, store_viewing
 from warehouse import privacy
 
@@ -26,6 +27,7 @@ def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
     monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
+    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))  # the running platform's API registers it; commands present it
     return Settings(_env_file=None)
 
 

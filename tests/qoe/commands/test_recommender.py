@@ -11,6 +11,7 @@ from foundation.settings import Settings
 from qoe.cli import main
 from recommender.movielens import bundled_dir
 from recommender.store import load_current
+from tests.factories.access import ADMIN
 from tests.factories.recommender import clustered_views, insert_views, write_ratings
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
     monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
+    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))  # the running platform's API registers it; commands present it
     return Settings(_env_file=None)
 
 

@@ -10,10 +10,10 @@ from clickhouse_connect.driver.client import Client
 from fastapi.testclient import TestClient
 
 from foundation.settings import Settings
-from qoe.api import create_api
 from streams.sessionizer.core import Sessionizer
 from streams.sessionizer.store import ViewStore
 from streams.sink import RawEventSink, SourceRecord
+from tests.factories.access import admin_api
 from tests.factories.views import MINUTE_MS, Script, record
 from warehouse.stats.metrics import HEADLINE
 
@@ -62,7 +62,7 @@ def api(settings: Settings, warehouse: Client) -> TestClient:
     for value in records:
         sessionizer.ingest(value, 0)
     sessionizer.flush()
-    return TestClient(create_api(settings, warehouse))
+    return admin_api(settings, warehouse)
 
 
 def get(api: TestClient, url: str, status: int = 200) -> Any:

@@ -1,0 +1,202 @@
+"""``qoe keys``: access tokens of the APIs (registered by qoe.cli).
+
+* ``qoe keys create --name N --scope read [--scope admin]``: a new token, printed once.
+* ``qoe keys list``: every token (never a secret); ``qoe keys revoke TOKEN_ID``: revoke one.
+* ``qoe keys generate``: a fresh token that is stored nowhere, for ``QOE_ADMIN_TOKEN``.
+
+Like ``qoe erase``: while the platform runs on the embedded warehouse, its worker holds it, so the
+command asks the running API (``/v1/keys``, admin routes) with the operator's admin token
+(``QOE_ADMIN_TOKEN``, or the one ``qoe up`` wrote under the data directory); otherwise it works on
+the warehouse here. Exit 0: done; 1: the platform or the warehouse refused; 2: bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from foundation.access import Scope, TokenInfo, admin_headers, new_token, parse_scopes, valid_token_id
+from foundation.settings import Settings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+EXIT_FAILED = 1
+KEYS_ROUTE = "/v1/keys"
+TIMEOUT_S = 30.0
+
+
+class KeysFailedError(RuntimeError):
+    """The platform or the warehouse refused; the message says why."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``qoe keys`` to ``qoe``."""
+    keys = subparsers.add_parser("keys", help="access tokens of the APIs: create, list, revoke")
+    commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+
+    create = commands.add_parser("create", help="create a token; its secret is printed once")
+    create.add_argument("--name", required=True, help="what the token is for, e.g. grafana")
+    scopes = [scope.value for scope in Scope]
+    create.add_argument(
+        "--scope", action="append", required=True, choices=scopes, help="read or admin (admin implies read); repeat"
+    )
+    create.add_argument("--json", action="store_true", help="print the token and its info as one JSON object")
+    create.set_defaults(handler=_create)
+
+    listing = commands.add_parser("list", help="every token, revoked ones included (no secrets)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(handler=_list)
+
+    revoke = commands.add_parser("revoke", help="revoke a token: it fails within seconds everywhere")
+    revoke.add_argument("token_id", type=_token_id, help="the token's id (16 hex digits)")
+    revoke.set_defaults(handler=_revoke)
+
+    commands.add_parser("generate", help="print a fresh token stored nowhere, for QOE_ADMIN_TOKEN").set_defaults(
+        handler=_generate
+    )
+
+
+def _token_id(text: str) -> str:
+    if not valid_token_id(text):
+        raise argparse.ArgumentTypeError("a token id is 16 hex digits, as `qoe keys list` shows it")
+    return text
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    body = {"name": args.name, "scopes": sorted(set(args.scope))}
+    try:
+        host = _platform(settings)
+        issued = (
+            _ask(host, settings, "POST", KEYS_ROUTE, body) if host else _create_here(settings, args.name, args.scope)
+        )
+    except KeysFailedError as exc:
+        return _fail(str(exc))
+    if args.json:
+        sys.stdout.write(json.dumps(issued) + "\n")
+    else:
+        sys.stderr.write(f"token {issued['token_id']} ({issued['name']}, scopes {', '.join(issued['scopes'])})\n")
+        sys.stderr.write("the secret is shown only now; keep it somewhere safe:\n")
+        sys.stdout.write(f"{issued['token']}\n")
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        host = _platform(settings)
+        listing = _ask(host, settings, "GET", KEYS_ROUTE) if host else _list_here(settings)
+    except KeysFailedError as exc:
+        return _fail(str(exc))
+    if args.json:
+        sys.stdout.write(json.dumps(listing) + "\n")
+        return 0
+    for token in listing["tokens"]:
+        state = "active" if token["active"] else f"revoked {token['revoked_at']} by {token['revoked_by']}"
+        line = f"{token['token_id']}  {','.join(token['scopes']):<10}  {token['name']!r}  created {token['created_at']}"
+        sys.stdout.write(f"{line} by {token['created_by']}  {state}\n")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        host = _platform(settings)
+        path = f"{KEYS_ROUTE}/{args.token_id}"
+        revoked = _ask(host, settings, "DELETE", path) if host else _revoke_here(settings, args.token_id)
+    except KeysFailedError as exc:
+        return _fail(str(exc))
+    sys.stderr.write(f"token {revoked['token_id']} ({revoked['name']!r}) revoked at {revoked['revoked_at']}\n")
+    return 0
+
+
+def _generate(_: argparse.Namespace, __: Settings) -> int:
+    sys.stdout.write(f"{new_token()}\n")
+    return 0
+
+
+# --- on the running platform ------------------------------------------------------------------------
+
+
+def _platform(settings: Settings) -> str | None:
+    """The warehouse API of a running platform that holds the warehouse, or None."""
+    from recommender.remote import host_api_url
+
+    host = host_api_url(settings)
+    if host is not None:
+        sys.stderr.write(f"the running platform holds the warehouse: asking it ({host})\n")
+    return host
+
+
+def _ask(host: str, settings: Settings, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The answer of the running platform's API to an admin request."""
+    import httpx
+
+    headers = admin_headers(settings)
+    if not headers:
+        raise KeysFailedError("the running platform needs an admin token: set QOE_ADMIN_TOKEN")
+    try:
+        answer = httpx.request(method, f"{host}{path}", json=body, headers=headers, timeout=TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise KeysFailedError(f"the platform did not answer: {type(exc).__name__}: {exc}") from exc
+    if answer.status_code >= 300:
+        raise KeysFailedError(f"the platform refused: {answer.status_code} {answer.text[:300]}")
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+# --- on the warehouse, here -------------------------------------------------------------------------
+
+
+def _create_here(settings: Settings, name: str, scopes: list[str]) -> dict[str, Any]:
+    from warehouse.access import create_token
+
+    with _warehouse(settings) as client:
+        return create_token(client, name, parse_scopes(scopes), _operator()).to_json()
+
+
+def _list_here(settings: Settings) -> dict[str, Any]:
+    from warehouse.access import list_tokens
+
+    with _warehouse(settings) as client:
+        return {"tokens": [info.to_json() for info in list_tokens(client)]}
+
+
+def _revoke_here(settings: Settings, token_id: str) -> dict[str, Any]:
+    from warehouse.access import revoke_token
+
+    with _warehouse(settings) as client:
+        info: TokenInfo | None = revoke_token(client, token_id, _operator())
+    if info is None:
+        raise KeysFailedError(f"no token {token_id}")
+    return info.to_json()
+
+
+@contextmanager
+def _warehouse(settings: Settings) -> Iterator[Client]:
+    """The warehouse, here; its refusals as KeysFailedError."""
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from recommender.remote import WarehouseBusyError, open_warehouse
+
+    try:
+        yield open_warehouse(settings, "manage access tokens")
+    except WarehouseBusyError as exc:
+        raise KeysFailedError(str(exc)) from exc
+    except DatabaseError as exc:
+        raise KeysFailedError(f"the warehouse refused ({exc}); has it been migrated (qoe migrate)?") from exc
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name, e.g. a container's numeric user
+        return "cli"
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return EXIT_FAILED
