@@ -18,6 +18,7 @@ from dash import Input, Output, dcc, html
 from dash.dash_table.DataTable import DataTable
 
 from dashboards.data import DashboardData
+from foundation.access import admin_headers
 from warehouse import steering as decisions
 
 PATH = "/steering"
@@ -100,10 +101,13 @@ def priority_rows(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def board_scores(gateway: str) -> tuple[list[dict[str, Any]], str]:
-    """The figures on the steering board of the gateway at ``gateway``, and a status line."""
+def board_scores(gateway: str, headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The figures on the steering board of the gateway at ``gateway``, and a status line.
+
+    ``headers`` carry the token the board asks for: the dashboards present the platform's admin
+    token (QOE_ADMIN_TOKEN), having the warehouse itself at hand anyway."""
     try:
-        response = httpx.get(f"{gateway}/v1/steering/scores", timeout=2)
+        response = httpx.get(f"{gateway}/v1/steering/scores", headers=headers, timeout=2)
         response.raise_for_status()
         scores: list[dict[str, Any]] = response.json()["scores"]
     except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -113,6 +117,7 @@ def board_scores(gateway: str) -> tuple[list[dict[str, Any]], str]:
 
 def register(app: dash.Dash, data: DashboardData) -> None:
     gateway = data.settings.resolved_gateway_url()
+    headers = admin_headers(data.settings)
 
     @app.callback(
         Output("steering-status", "children"),
@@ -125,7 +130,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         Input("steering-refresh", "n_intervals"),
     )
     def refresh(_: Any) -> tuple[Any, ...]:
-        scores, status = board_scores(gateway)
+        scores, status = board_scores(gateway, headers)
         client = data.warehouse()
         recent = decisions.recent_decisions(client, DECISION_MINUTES)
         current = decisions.current_priorities(client)

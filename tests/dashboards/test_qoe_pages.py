@@ -13,6 +13,7 @@ from foundation.settings import Settings
 from streams.sessionizer.core import Sessionizer
 from streams.sessionizer.store import ViewStore
 from streams.sink import RawEventSink, SourceRecord
+from tests.factories.dashboards import add_user, signed_in_client
 from tests.factories.views import MINUTE_MS, Script, record
 
 
@@ -58,6 +59,8 @@ def test_the_view_explorer_shows_a_view_and_its_timeline(warehouse: Client) -> N
 def test_the_pages_are_registered_and_served(settings: Settings, warehouse: Client) -> None:
     app = create_dashboards(DashboardData(settings, lambda: warehouse))
     client = app.server.test_client()
+    assert client.get(qoe.PATH).status_code == 401
+    signed_in_client(client, "viewer", add_user(warehouse, "viewer"))
     for path in (qoe.PATH, views.PATH):
         assert client.get(path).status_code == 200
     outputs = " ".join(app.callback_map)

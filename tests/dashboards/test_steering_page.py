@@ -12,6 +12,7 @@ import pytest
 
 from dashboards.data import DashboardData
 from dashboards.pages import steering
+from foundation.access import new_token
 from foundation.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,12 +82,19 @@ OUTPUTS = [
 ]
 
 
+def expected_auth(settings: Settings) -> str:
+    assert settings.admin_token is not None
+    return f"Bearer {settings.admin_token.get_secret_value()}"
+
+
 def refresh_page(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], dict[str, Any]]:
     """Runs the page's refresh callback as the browser does; returns the URLs it asked and its outputs."""
     asked: list[str] = []
 
-    def get(url: str, **_: Any) -> httpx.Response:
+    def get(url: str, headers: dict[str, str] | None = None, **_: Any) -> httpx.Response:
         asked.append(url)
+        if settings.admin_token and (headers or {}).get("Authorization") != expected_auth(settings):
+            return httpx.Response(401, json={"detail": "no token"}, request=httpx.Request("GET", url))
         return httpx.Response(200, json={"scores": [SCORE]}, request=httpx.Request("GET", url))
 
     monkeypatch.setattr(httpx, "get", get)
@@ -120,6 +128,13 @@ def test_the_page_reads_live_figures_from_the_configured_gateway(monkeypatch: py
 def test_without_a_gateway_url_the_page_asks_the_local_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     asked, _ = refresh_page(Settings(_env_file=None, host="127.0.0.1", api_port=8123), monkeypatch)
     assert asked == ["http://127.0.0.1:8123/v1/steering/scores"]
+
+
+def test_the_page_presents_the_admin_token_the_board_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = str(new_token())
+    settings = Settings(_env_file=None, gateway_url="http://qoe-ingest:8000", admin_token=token)
+    _, outputs = refresh_page(settings, monkeypatch)
+    assert outputs["steering-status"]["children"] == "live figures from the gateway's steering board"
 
 
 def test_an_unreachable_gateway_is_a_status_line_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

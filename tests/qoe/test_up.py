@@ -15,15 +15,16 @@ import pytest
 
 from foundation.broker import free_port
 from tests.factories.beacons import beacon, playing_view_events
+from tests.factories.dashboards import form_token
 
 pytestmark = pytest.mark.integration
 
 
-def _wait(url: str, timeout_s: float, ok=lambda r: r.status_code == 200) -> httpx.Response:  # type: ignore[no-untyped-def]
+def _wait(url: str, timeout_s: float, ok=lambda r: r.status_code == 200, headers=None) -> httpx.Response:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            response = httpx.get(url, timeout=2)
+            response = httpx.get(url, headers=headers, timeout=2)
             if ok(response):
                 return response
         except httpx.HTTPError:
@@ -31,6 +32,21 @@ def _wait(url: str, timeout_s: float, ok=lambda r: r.status_code == 200) -> http
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} not ready after {timeout_s} s")
         time.sleep(0.3)
+
+
+def _signed_in_page(base: str, name: str, password: str) -> httpx.Response:
+    """``/`` after signing in through the form. The session cookie is Secure, which httpx keeps
+    off plain http (a browser does send it to 127.0.0.1), so it is carried by hand."""
+    form = httpx.get(f"{base}/login")
+    data = {"csrf_token": form_token(form.text), "name": name, "password": password}
+    signed_in = httpx.post(f"{base}/login", data=data, cookies=_cookies(form))
+    assert signed_in.status_code == 302, signed_in.text[:300]
+    return httpx.get(f"{base}/", cookies=_cookies(signed_in))
+
+
+def _cookies(response: httpx.Response) -> dict[str, str]:
+    pairs = (header.split(";", 1)[0].split("=", 1) for header in response.headers.get_list("set-cookie"))
+    return {name: value for name, value in pairs}
 
 
 def _alive(pid: int) -> bool:
@@ -50,14 +66,23 @@ def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
     gateway = f"http://127.0.0.1:{ports['API']}"
     try:
         assert _wait(f"{gateway}/healthz", 60).json()["kafka"] == "reachable"
-        simulated = _wait(f"{gateway}/v1/events/summary", 60, lambda r: r.status_code == 200 and r.json()["views"] > 0)
+        # The admin token `qoe up` generated for this data directory, and printed.
+        token = (tmp_path / "qoe" / "run" / "admin-token").read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{gateway}/v1/events/summary").status_code == 401
+        simulated = _wait(
+            f"{gateway}/v1/events/summary", 60, lambda r: r.status_code == 200 and r.json()["views"] > 0, auth
+        )
         assert simulated.json()["rows"] > 0
-        dashboard = httpx.get(f"http://127.0.0.1:{ports['DASHBOARDS']}/")
+        dashboards = f"http://127.0.0.1:{ports['DASHBOARDS']}"
+        assert httpx.get(f"{dashboards}/").status_code == 401
+        password = (tmp_path / "qoe" / "run" / "dashboards-admin-password").read_text().strip()
+        dashboard = _signed_in_page(dashboards, "admin", password)
         assert dashboard.status_code == 200 and "QoE dashboards" in dashboard.text
 
         body = beacon(playing_view_events(6))
         assert httpx.post(f"{gateway}/v1/beacons", json=body).status_code == 202
-        view = _wait(f"{gateway}/v1/events?view_id={body['view_id']}", 10)
+        view = _wait(f"{gateway}/v1/events?view_id={body['view_id']}", 10, headers=auth)
         assert [e["seq"] for e in view.json()["events"]] == list(range(6))
 
         pids = orjson.loads((tmp_path / "qoe" / "run" / "up.json").read_bytes())["pids"]
@@ -67,5 +92,7 @@ def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
         output, _ = up.communicate(timeout=60)
     assert up.returncode == 0, output
     assert f"API gateway   {gateway}" in output
+    assert f'curl -H "Authorization: Bearer {token}" {gateway}/v1/stats/overview' in output
+    assert f"sign in at {dashboards}/login as admin / {password}" in output
     time.sleep(0.5)
     assert [name for name, pid in pids.items() if _alive(pid)] == []

@@ -1,0 +1,135 @@
+"""``qoe users`` (qoe.commands.users): here, or through the running platform that holds the warehouse."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from clickhouse_connect.driver.client import Client
+from pydantic import SecretStr
+
+from foundation.access import Scope, TokenVerifier
+from foundation.broker import free_port
+from foundation.servers import serve_asgi
+from foundation.settings import Settings
+from qoe.cli import main
+from qoe.commands.users import admin_password_path, ensure_admin_password
+from tests.factories.access import ADMIN
+from warehouse.access import create_token, ensure_token, load_tokens
+from warehouse.app import create_api
+from warehouse.users import verify_user
+from warehouse.users_api import USERS_ROUTE, users_router
+
+
+@pytest.fixture
+def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """QOE_* variables pointing ``qoe`` at this test's warehouse, with no platform answering."""
+    monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
+    monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
+    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))
+    return Settings(_env_file=None)
+
+
+@pytest.fixture
+def running_platform(platform_env: Settings, warehouse: Client) -> Iterator[str]:
+    """The users' admin routes behind the access tokens, served as the worker of ``qoe up`` serves its API."""
+    ensure_token(warehouse, ADMIN, "test admin", frozenset({Scope.ADMIN}), "test")
+    tokens = TokenVerifier(lambda: load_tokens(warehouse))
+    app = create_api(platform_env, warehouse, [users_router()], tokens=tokens)
+    server = serve_asgi("api", app, "127.0.0.1", platform_env.internal_api_port)
+    url = platform_env.resolved_internal_api_url()
+    try:
+        _wait_until_healthy(url)
+        yield url
+    finally:
+        server.stop()
+
+
+def _wait_until_healthy(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never became healthy")
+
+
+def exercise(warehouse: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """create (generated and from stdin), list, disable; returns what the commands wrote to stderr."""
+    assert main(["users", "create", "--name", "ops", "--role", "admin"]) == 0
+    created = capsys.readouterr()
+    password = created.out.strip()
+    assert len(password) >= 24 and "shown once" in created.err
+    user = verify_user(warehouse, "ops", password)
+    assert user is not None and user.is_admin and user.updated_by.startswith("cli")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a password from stdin\n"))
+    assert main(["users", "create", "--name", "viewer", "--role", "read", "--password-stdin"]) == 0
+    from_stdin = capsys.readouterr()
+    assert from_stdin.out == "", "a password the operator gave is not printed"
+    assert verify_user(warehouse, "viewer", "a password from stdin") is not None
+
+    assert main(["users", "list"]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["ops", "admin", "enabled"], ["viewer", "read", "enabled"]]
+
+    assert main(["users", "disable", "viewer"]) == 0
+    assert verify_user(warehouse, "viewer", "a password from stdin") is None
+    assert main(["users", "disable", "nobody"]) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "create", "--name", "other", "--role", "read", "--password-stdin"]) == 1
+    assert main(["users", "create", "--name", "Not Valid", "--role", "read"]) == 1
+    return created.err + from_stdin.err + capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_users_are_managed_here_when_no_platform_holds_the_warehouse(
+    platform_env: Settings, warehouse: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    errors = exercise(warehouse, capsys, monkeypatch)
+    assert "asking it" not in errors
+
+
+@pytest.mark.integration
+def test_users_are_managed_through_the_running_platform(
+    running_platform: str,
+    warehouse: Client,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    errors = exercise(warehouse, capsys, monkeypatch)
+    assert f"asking it ({running_platform})" in errors
+
+
+@pytest.mark.integration
+def test_the_users_routes_need_an_admin_token(running_platform: str, warehouse: Client) -> None:
+    reader = create_token(warehouse, "reader", frozenset({Scope.READ}), "test").token
+    assert httpx.get(f"{running_platform}{USERS_ROUTE}").status_code == 401
+    time.sleep(1.5)  # the API sees a new token at its next reload of the tokens, within a second
+    assert httpx.get(f"{running_platform}{USERS_ROUTE}", headers=reader.bearer).status_code == 403
+    listed = httpx.get(f"{running_platform}{USERS_ROUTE}", headers=ADMIN.bearer)
+    assert listed.status_code == 200 and listed.json() == {"users": []}
+
+
+def test_a_role_outside_read_and_admin_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["users", "create", "--name", "ops", "--role", "root"])
+    assert exited.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_qoe_up_gets_one_admin_password_per_data_directory(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    password, where = ensure_admin_password(settings)
+    assert len(password) >= 24 and where == str(admin_password_path(settings))
+    assert admin_password_path(settings).stat().st_mode & 0o777 == 0o600
+    assert ensure_admin_password(settings) == (password, where), "the next run signs in the same way"
+    chosen = settings.model_copy(update={"dashboards_admin_password": SecretStr("an operator's choice")})
+    assert ensure_admin_password(chosen) == ("an operator's choice", "QOE_DASHBOARDS_ADMIN_PASSWORD")
