@@ -69,6 +69,7 @@ def measure(data_dir: Path, out: Path, viewers: int, per_viewer: int, requests: 
     """The child: fill, train, serve, time, write the figures as JSON."""
     import httpx
 
+    from bench.tokens import read_access
     from foundation.broker import free_port
     from foundation.servers import serve_asgi
     from recommender import api as recommender_api
@@ -95,14 +96,11 @@ def measure(data_dir: Path, out: Path, viewers: int, per_viewer: int, requests: 
     rng = random.Random(0)
     viewer_ids = [f"viewer-{rng.randrange(viewers)}" for _ in range(requests + WARM_UP)]
     view_ids = [f"bench-{rng.randrange(views)}" for _ in range(requests + WARM_UP)]
-    server = serve_asgi(
-        "bench-recommender-api",
-        create_api(settings, client, [recommender_api.router, stats_api.router]),
-        "127.0.0.1",
-        free_port(),
-    )
+    tokens, headers = read_access(client)
+    app = create_api(settings, client, [recommender_api.router, stats_api.router], tokens=tokens)
+    server = serve_asgi("bench-recommender-api", app, "127.0.0.1", free_port())
     try:
-        with httpx.Client(base_url=server.url, timeout=120) as http:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
             ours = _timed(http, [f"/v1/recommendations/{viewer}?k=10" for viewer in viewer_ids])
             base = _timed(http, [f"/v1/views/{view_id}" for view_id in view_ids])
     finally:

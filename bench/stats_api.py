@@ -152,6 +152,7 @@ def measure(data_dir: Path, out: Path) -> None:
     """The child: fill, serve, time every query REQUESTS times, write the figures as JSON."""
     import httpx
 
+    from bench.tokens import read_access
     from foundation.broker import free_port
     from foundation.servers import serve_asgi
     from warehouse import api as events_api
@@ -167,12 +168,12 @@ def measure(data_dir: Path, out: Path) -> None:
     rows = fill(client)
     load_s = time.monotonic() - started
     port = free_port()
-    server = serve_asgi(
-        "bench-api", create_api(settings, client, [stats_api.router, events_api.router]), "127.0.0.1", port
-    )
+    tokens, headers = read_access(client)
+    app = create_api(settings, client, [stats_api.router, events_api.router], tokens=tokens)
+    server = serve_asgi("bench-api", app, "127.0.0.1", port)
     latencies: dict[str, list[float]] = {url: [] for url in (*QUERIES, BASELINE)}
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
             _wait_ready(http)
             for _ in range(REQUESTS + 2):
                 for url in latencies:

@@ -21,6 +21,7 @@ from kafka import KafkaProducer
 
 from bench.ingest import bench_body
 from bench.report import BenchRow
+from foundation.access import new_token
 from foundation.broker import EmbeddedBroker, free_port
 from foundation.process import spawn, wait_ready
 from foundation.settings import Settings
@@ -85,11 +86,13 @@ def baseline_rate(bootstrap: str, topic: str, total_events: int) -> float:
 
 def deployed_sink_rate(bootstrap: str, total_events: int, data_dir: Path) -> float:
     internal_port = free_port()
+    token = new_token()  # the worker's API registers it; the summary needs a token
     env = {
         **os.environ,
         "QOE_KAFKA_BOOTSTRAP": bootstrap,
         "QOE_DATA_DIR": str(data_dir),
         "QOE_INTERNAL_API_PORT": str(internal_port),
+        "QOE_ADMIN_TOKEN": str(token),
     }
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,7 @@ def deployed_sink_rate(bootstrap: str, total_events: int, data_dir: Path) -> flo
     samples: list[tuple[float, int]] = []
     try:
         wait_ready([f"{url}/healthz"], [worker], 90)
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, headers=token.bearer, timeout=10) as client:
             deadline = time.monotonic() + 300
             while not samples or samples[-1][1] < total_events:
                 rows = int(client.get("/v1/events/summary").json()["rows"])
