@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     )
     rate_limit_per_token: str = Field(
         "50/second",
-        description="Requests per access token to the gateway's token-protected routes, beside the per-address "
-        "limits (`limits` notation; empty: no limit).",
+        description="Requests per access token to the read APIs the gateway forwards, beside the per-address "
+        "limits (`limits` notation; empty: no limit). The delivery routes (steering decision, scores, groups) "
+        "keep only the players' per-address limit.",
     )
 
     # --- Kafka --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from foundation.access import (
 from foundation.access import Scope as TokenScope
 from foundation.http import problem
 from ingest.cors import INGEST_PATHS
-from ingest.limits import DEMO_PREFIXES, EXEMPT_PATHS, RateLimiter, Rule
+from ingest.limits import DEMO_PREFIXES, RateLimiter, Rule, rule_for
 
 WHOAMI_PATH = "/v1/auth/whoami"
 PUBLIC_PATHS = frozenset(
@@ -141,7 +141,9 @@ class TokenRequired:
         except TokenStoreUnavailableError as exc:
             await problem(503, str(exc), {"Retry-After": str(self.retry_after_s)})(scope, receive, send)
             return
-        if scope["path"] not in EXEMPT_PATHS:  # scrapers are never turned away
+        # Scrapers are never turned away, and the delivery routes (steering decision, scores, groups)
+        # keep the players' per-address budget: an edge fleet polls every group with one token.
+        if rule_for(scope["path"]) is Rule.API:
             denial = await self.limiter.admit(Rule.TOKEN, f"key:{principal.token_id}", scope["path"])
             if denial is not None:
                 await denial.answer(scope, receive, send)
