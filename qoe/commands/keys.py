@@ -13,26 +13,16 @@ the warehouse here. Exit 0: done; 1: the platform or the warehouse refused; 2: b
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from foundation.access import Scope, TokenInfo, admin_headers, new_token, parse_scopes, valid_token_id
+from foundation.access import Scope, TokenInfo, new_token, parse_scopes, valid_token_id
 from foundation.settings import Settings
+from qoe.commands.admin_client import RefusedError, ask, fail, operator, running_host, warehouse_here
 
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
-
-EXIT_FAILED = 1
 KEYS_ROUTE = "/v1/keys"
-TIMEOUT_S = 30.0
-
-
-class KeysFailedError(RuntimeError):
-    """The platform or the warehouse refused; the message says why."""
+PURPOSE = "manage access tokens"
 
 
 def register(subparsers: Any) -> None:
@@ -71,12 +61,12 @@ def _token_id(text: str) -> str:
 def _create(args: argparse.Namespace, settings: Settings) -> int:
     body = {"name": args.name, "scopes": sorted(set(args.scope))}
     try:
-        host = _platform(settings)
+        host = running_host(settings)
         issued = (
-            _ask(host, settings, "POST", KEYS_ROUTE, body) if host else _create_here(settings, args.name, args.scope)
+            ask(host, settings, "POST", KEYS_ROUTE, body) if host else _create_here(settings, args.name, args.scope)
         )
-    except KeysFailedError as exc:
-        return _fail(str(exc))
+    except RefusedError as exc:
+        return fail(str(exc))
     if args.json:
         sys.stdout.write(json.dumps(issued) + "\n")
     else:
@@ -88,10 +78,10 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        host = _platform(settings)
-        listing = _ask(host, settings, "GET", KEYS_ROUTE) if host else _list_here(settings)
-    except KeysFailedError as exc:
-        return _fail(str(exc))
+        host = running_host(settings)
+        listing = ask(host, settings, "GET", KEYS_ROUTE) if host else _list_here(settings)
+    except RefusedError as exc:
+        return fail(str(exc))
     if args.json:
         sys.stdout.write(json.dumps(listing) + "\n")
         return 0
@@ -104,11 +94,11 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        host = _platform(settings)
+        host = running_host(settings)
         path = f"{KEYS_ROUTE}/{args.token_id}"
-        revoked = _ask(host, settings, "DELETE", path) if host else _revoke_here(settings, args.token_id)
-    except KeysFailedError as exc:
-        return _fail(str(exc))
+        revoked = ask(host, settings, "DELETE", path) if host else _revoke_here(settings, args.token_id)
+    except RefusedError as exc:
+        return fail(str(exc))
     sys.stderr.write(f"token {revoked['token_id']} ({revoked['name']!r}) revoked at {revoked['revoked_at']}\n")
     return 0
 
@@ -118,85 +108,28 @@ def _generate(_: argparse.Namespace, __: Settings) -> int:
     return 0
 
 
-# --- on the running platform ------------------------------------------------------------------------
-
-
-def _platform(settings: Settings) -> str | None:
-    """The warehouse API of a running platform that holds the warehouse, or None."""
-    from recommender.remote import host_api_url
-
-    host = host_api_url(settings)
-    if host is not None:
-        sys.stderr.write(f"the running platform holds the warehouse: asking it ({host})\n")
-    return host
-
-
-def _ask(host: str, settings: Settings, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The answer of the running platform's API to an admin request."""
-    import httpx
-
-    headers = admin_headers(settings)
-    if not headers:
-        raise KeysFailedError("the running platform needs an admin token: set QOE_ADMIN_TOKEN")
-    try:
-        answer = httpx.request(method, f"{host}{path}", json=body, headers=headers, timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise KeysFailedError(f"the platform did not answer: {type(exc).__name__}: {exc}") from exc
-    if answer.status_code >= 300:
-        raise KeysFailedError(f"the platform refused: {answer.status_code} {answer.text[:300]}")
-    result: dict[str, Any] = answer.json()
-    return result
-
-
 # --- on the warehouse, here -------------------------------------------------------------------------
 
 
 def _create_here(settings: Settings, name: str, scopes: list[str]) -> dict[str, Any]:
     from warehouse.access import create_token
 
-    with _warehouse(settings) as client:
-        return create_token(client, name, parse_scopes(scopes), _operator()).to_json()
+    with warehouse_here(settings, PURPOSE) as client:
+        return create_token(client, name, parse_scopes(scopes), operator()).to_json()
 
 
 def _list_here(settings: Settings) -> dict[str, Any]:
     from warehouse.access import list_tokens
 
-    with _warehouse(settings) as client:
+    with warehouse_here(settings, PURPOSE) as client:
         return {"tokens": [info.to_json() for info in list_tokens(client)]}
 
 
 def _revoke_here(settings: Settings, token_id: str) -> dict[str, Any]:
     from warehouse.access import revoke_token
 
-    with _warehouse(settings) as client:
-        info: TokenInfo | None = revoke_token(client, token_id, _operator())
+    with warehouse_here(settings, PURPOSE) as client:
+        info: TokenInfo | None = revoke_token(client, token_id, operator())
     if info is None:
-        raise KeysFailedError(f"no token {token_id}")
+        raise RefusedError(f"no token {token_id}")
     return info.to_json()
-
-
-@contextmanager
-def _warehouse(settings: Settings) -> Iterator[Client]:
-    """The warehouse, here; its refusals as KeysFailedError."""
-    from clickhouse_connect.driver.exceptions import DatabaseError
-
-    from recommender.remote import WarehouseBusyError, open_warehouse
-
-    try:
-        yield open_warehouse(settings, "manage access tokens")
-    except WarehouseBusyError as exc:
-        raise KeysFailedError(str(exc)) from exc
-    except DatabaseError as exc:
-        raise KeysFailedError(f"the warehouse refused ({exc}); has it been migrated (qoe migrate)?") from exc
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name, e.g. a container's numeric user
-        return "cli"
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    return EXIT_FAILED

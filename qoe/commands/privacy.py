@@ -13,22 +13,17 @@ arguments.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import re
 import sys
 from typing import Any
 
 from foundation.settings import Settings
+from qoe.commands.admin_client import RefusedError, ask, fail, operator, running_host, warehouse_here
 
-EXIT_FAILED = 1
 ERASURE_ROUTE = "/v1/privacy/erasure"
 ERASURE_TIMEOUT_S = 600.0  # a mutation rewrites every part holding the viewer: minutes on a large warehouse
 _VIEWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # schemas.beacon.Id: what players may send
-
-
-class ErasureFailedError(RuntimeError):
-    """The erasure did not complete; the message says why."""
 
 
 def register(subparsers: Any) -> None:
@@ -51,23 +46,15 @@ def _viewer_id(text: str) -> str:
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
-    from clickhouse_connect.driver.exceptions import DatabaseError
-
-    from foundation.access import admin_headers
-    from recommender.remote import WarehouseBusyError, host_api_url
-
-    requested_by = args.requested_by or _operator()
-    host = host_api_url(settings)
+    requested_by = args.requested_by or operator()
     try:
+        host = running_host(settings, doing="erasing there")
         if host is not None:
-            sys.stderr.write(f"the running platform holds the warehouse: erasing there ({host})\n")
-            report = erase_on_host(host, args.viewer, requested_by, admin_headers(settings))
+            report = erase_on_host(host, settings, args.viewer, requested_by)
         else:
             report = _erase_here(settings, args.viewer, requested_by)
-    except (ErasureFailedError, WarehouseBusyError) as exc:
-        return _fail(str(exc))
-    except DatabaseError as exc:
-        return _fail(f"the warehouse refused the erasure ({exc}); has it been migrated (qoe migrate)?")
+    except RefusedError as exc:
+        return fail(str(exc))
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
@@ -75,39 +62,23 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name, e.g. a container's numeric user
-        return "cli"
-
-
-def erase_on_host(url: str, viewer_id: str, requested_by: str, headers: dict[str, str]) -> dict[str, Any]:
-    """Ask the warehouse-side API at ``url`` to erase the viewer, presenting an admin token in
-    ``headers``; its report."""
-    import httpx
-
+def erase_on_host(url: str, settings: Settings, viewer_id: str, requested_by: str) -> dict[str, Any]:
+    """Ask the warehouse-side API at ``url`` to erase the viewer, with the operator's admin token; its report."""
     body = {"viewer_id": viewer_id, "requested_by": requested_by}
-    try:
-        answer = httpx.post(f"{url}{ERASURE_ROUTE}", json=body, headers=headers, timeout=ERASURE_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise ErasureFailedError(f"the platform did not answer the erasure: {type(exc).__name__}: {exc}") from exc
-    if answer.status_code != 200:
-        raise ErasureFailedError(f"the platform refused the erasure: {answer.status_code} {answer.text[:300]}")
-    report: dict[str, Any] = answer.json()
-    return report
+    return ask(url, settings, "POST", ERASURE_ROUTE, body, about="the erasure", timeout_s=ERASURE_TIMEOUT_S)
 
 
 def _erase_here(settings: Settings, viewer_id: str, requested_by: str) -> dict[str, Any]:
     from recommender.privacy import retrain_after_erasure
-    from recommender.remote import open_warehouse
     from warehouse.privacy import erase_viewer, stored_viewer_id
 
-    client = open_warehouse(settings, "erase a viewer")
-    erased = erase_viewer(client, stored_viewer_id(viewer_id, settings), requested_by)
-    # As the route does (warehouse.privacy_api); this process exits when done, so a retrain runs
-    # here and now rather than in the background.
-    followups = {"recommender": retrain_after_erasure(client, settings, wait=True)} if erased.removed_anything else {}
+    with warehouse_here(settings, "erase a viewer", about="the erasure") as client:
+        erased = erase_viewer(client, stored_viewer_id(viewer_id, settings), requested_by)
+        # As the route does (warehouse.privacy_api); this process exits when done, so a retrain runs
+        # here and now rather than in the background.
+        followups = (
+            {"recommender": retrain_after_erasure(client, settings, wait=True)} if erased.removed_anything else {}
+        )
     return {**erased.to_json(), "followups": followups}
 
 
@@ -121,8 +92,3 @@ def _print_report(report: dict[str, Any]) -> None:
         *(f"{name}: {note}" for name, note in report.get("followups", {}).items()),
     ]
     sys.stderr.write("\n".join(lines) + "\n")
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    return EXIT_FAILED

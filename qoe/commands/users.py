@@ -14,25 +14,15 @@ message says why); 2: bad arguments.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from foundation.settings import Settings
+from qoe.commands.admin_client import NotFoundError, RefusedError, ask, fail, operator, running_host, warehouse_here
 
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
-
-EXIT_FAILED = 1
-TIMEOUT_S = 30.0
-
-
-class UsersFailedError(RuntimeError):
-    """The change or the listing did not happen; the message says why."""
+PURPOSE = "manage dashboards users"
 
 
 class UserStore(Protocol):
@@ -65,11 +55,11 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         name = check_name(args.name)
         password = check_password(_read_password()) if args.password_stdin else generate_password()
     except UserError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
-        user = open_store(settings).save(name, password, args.role, _operator())
-    except (UsersFailedError, UserError) as exc:
-        return _fail(str(exc))
+        user = open_store(settings).save(name, password, args.role, operator())
+    except (RefusedError, UserError) as exc:
+        return fail(str(exc))
     if not args.password_stdin:
         sys.stdout.write(f"{password}\n")
         sys.stderr.write("this password is shown once: store it now\n")
@@ -80,8 +70,8 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 def _list(_: argparse.Namespace, settings: Settings) -> int:
     try:
         users = open_store(settings).users()
-    except UsersFailedError as exc:
-        return _fail(str(exc))
+    except RefusedError as exc:
+        return fail(str(exc))
     lines = [f"{'name':<24} {'role':<6} {'state':<9} {'updated_at':<30} updated_by"]
     for user in users:
         state = "disabled" if user["disabled"] else "enabled"
@@ -92,11 +82,11 @@ def _list(_: argparse.Namespace, settings: Settings) -> int:
 
 def _disable(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        user = open_store(settings).disable(args.name, _operator())
-    except UsersFailedError as exc:
-        return _fail(str(exc))
+        user = open_store(settings).disable(args.name, operator())
+    except RefusedError as exc:
+        return fail(str(exc))
     if user is None:
-        return _fail(f"no dashboards user {args.name!r}")
+        return fail(f"no dashboards user {args.name!r}")
     sys.stderr.write(f"dashboards user {args.name!r} disabled\n")
     return 0
 
@@ -130,109 +120,61 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name, e.g. a container's numeric user
-        return "cli"
-
-
 def open_store(settings: Settings) -> UserStore:
     """The running platform's warehouse API when it holds the embedded warehouse, else the warehouse."""
-    from foundation.access import admin_headers
-    from recommender.remote import WarehouseBusyError, host_api_url, open_warehouse
-
-    host = host_api_url(settings)
-    if host is not None:
-        sys.stderr.write(f"the running platform holds the warehouse: asking it ({host})\n")
-        return HostStore(host, admin_headers(settings))
-    try:
-        return WarehouseStore(open_warehouse(settings, "manage dashboards users"))
-    except WarehouseBusyError as exc:
-        raise UsersFailedError(str(exc)) from exc
+    host = running_host(settings)
+    return HostStore(host, settings) if host is not None else WarehouseStore(settings)
 
 
 class HostStore:
     """The admin routes of :mod:`warehouse.users_api` on a running platform, asked with the
     operator's admin token (``QOE_ADMIN_TOKEN``, or the one ``qoe up`` wrote)."""
 
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
-        self.headers = headers
+        self.settings = settings
 
     def save(self, name: str, password: str, role: str, by: str) -> dict[str, Any]:
         body = {"password": password, "role": role, "updated_by": by}
-        return self._ask("PUT", f"/{name}", body, refused="the platform refused the user")
+        return self._ask("PUT", f"/{name}", body, about="the user")
 
     def users(self) -> list[dict[str, Any]]:
-        users: list[dict[str, Any]] = self._ask("GET", "", None, refused="the platform refused the listing")["users"]
+        users: list[dict[str, Any]] = self._ask("GET", "", None, about="the listing")["users"]
         return users
 
     def disable(self, name: str, by: str) -> dict[str, Any] | None:
         try:
-            return self._ask("POST", f"/{name}/disable", {"updated_by": by}, refused="the platform refused")
-        except _NotFoundError:
+            return self._ask("POST", f"/{name}/disable", {"updated_by": by})
+        except NotFoundError:
             return None
 
-    def _ask(self, method: str, path: str, body: dict[str, Any] | None, refused: str) -> dict[str, Any]:
-        import httpx
-
+    def _ask(self, method: str, path: str, body: dict[str, Any] | None, about: str = "") -> dict[str, Any]:
         from warehouse.users_api import USERS_ROUTE
 
-        try:
-            answer = httpx.request(
-                method, f"{self.url}{USERS_ROUTE}{path}", json=body, headers=self.headers, timeout=TIMEOUT_S
-            )
-        except httpx.HTTPError as exc:
-            raise UsersFailedError(f"the platform did not answer: {type(exc).__name__}: {exc}") from exc
-        if answer.status_code == 404 and method == "POST":
-            raise _NotFoundError
-        if answer.status_code != 200:
-            raise UsersFailedError(f"{refused}: {answer.status_code} {answer.text[:300]}")
-        result: dict[str, Any] = answer.json()
-        return result
-
-
-class _NotFoundError(Exception):
-    """The host knows no such user."""
+        return ask(self.url, self.settings, method, f"{USERS_ROUTE}{path}", body, about=about)
 
 
 class WarehouseStore:
-    """The warehouse, opened by this process."""
+    """The warehouse, opened by this process for each change or listing."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def save(self, name: str, password: str, role: str, by: str) -> dict[str, Any]:
         from warehouse.users import save_user
 
-        with _warehouse_refusals():
-            return save_user(self.client, name, password, role, by).to_json()
+        with warehouse_here(self.settings, PURPOSE) as client:
+            return save_user(client, name, password, role, by).to_json()
 
     def users(self) -> list[dict[str, Any]]:
         from warehouse.users import list_users
 
-        with _warehouse_refusals():
-            return [user.to_json() for user in list_users(self.client)]
+        with warehouse_here(self.settings, PURPOSE) as client:
+            return [user.to_json() for user in list_users(client)]
 
     def disable(self, name: str, by: str) -> dict[str, Any] | None:
         from warehouse.users import disable_user
 
-        with _warehouse_refusals():
-            user = disable_user(self.client, name, by)
+        with warehouse_here(self.settings, PURPOSE) as client:
+            user = disable_user(client, name, by)
         return None if user is None else user.to_json()
-
-
-@contextmanager
-def _warehouse_refusals() -> Iterator[None]:
-    from clickhouse_connect.driver.exceptions import DatabaseError
-
-    try:
-        yield
-    except DatabaseError as exc:
-        raise UsersFailedError(f"the warehouse refused ({exc}); has it been migrated (qoe migrate)?") from exc
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    return EXIT_FAILED
