@@ -84,6 +84,7 @@ def rule_for(path: str) -> Rule | None:
 
 
 Trusts = Callable[[str | None], bool]
+CLIENT_ADDRESS = "qoe.client_address"
 
 
 def _trusts_nobody(_: str | None) -> bool:
@@ -92,7 +93,18 @@ def _trusts_nobody(_: str | None) -> bool:
 
 def client_address(scope: Scope, trusts: Trusts) -> str:
     """The peer's address; when the peer is a trusted proxy, the nearest address in its
-    ``X-Forwarded-For`` that is not a trusted proxy itself (entries left of it could be forged)."""
+    ``X-Forwarded-For`` that is not a trusted proxy itself (entries left of it could be forged).
+
+    Resolved once per request: the rate limiter and the steering source stamp both ask, and every
+    caller passes the same trusted networks (the settings' ``trusted_proxies``)."""
+    state = scope.setdefault("state", {})
+    address: str | None = state.get(CLIENT_ADDRESS)
+    if address is None:
+        address = state[CLIENT_ADDRESS] = _resolve_client_address(scope, trusts)
+    return address
+
+
+def _resolve_client_address(scope: Scope, trusts: Trusts) -> str:
     client = scope.get("client")
     peer: str = client[0] if client else "unknown"
     if not trusts(peer):
