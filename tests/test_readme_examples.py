@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import orjson
 import pytest
 
 from foundation.stack import LocalStack
+from tests.factories.waiting import wait_for
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_GATEWAY = "localhost:8000"
@@ -49,14 +49,13 @@ def run(command: str) -> tuple[int, bytes]:
     return int(status or 0), body
 
 
-def run_until_answered(command: str) -> tuple[int, bytes]:
-    """What the README promises: a posted beacon is queryable "a moment later"."""
-    deadline = time.monotonic() + ARRIVAL_S
-    status, body = run(command)
-    while not 200 <= status < 300 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status, body = run(command)
-    return status, body
+def run_until_answered(command: str) -> bytes:
+    """The body of the command's first 2xx answer. What the README promises: a posted beacon is
+    queryable "a moment later"."""
+    _, body = wait_for(
+        lambda: run(command), ARRIVAL_S, command, until=lambda answer: 200 <= answer[0] < 300, poll_s=0.5
+    )
+    return body
 
 
 def test_the_curl_commands_are_found() -> None:
@@ -74,8 +73,7 @@ def test_the_readmes_examples_work_on_a_fresh_stack(tmp_path: Path) -> None:
         token_file.write_text(f"{stack.admin_token}\n")
         for command in commands:
             ours = command.replace(README_GATEWAY, gateway).replace(README_TOKEN_FILE, str(token_file))
-            status, body = run_until_answered(ours)
-            assert 200 <= status < 300, f"{command}\nanswered {status}: {body.decode(errors='replace')}"
+            body = run_until_answered(ours)
             if "/v1/events?" in command:
                 events = orjson.loads(body)["events"]
                 sent = datetime.fromisoformat(events[0]["ts"])

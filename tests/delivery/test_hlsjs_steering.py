@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -36,6 +35,7 @@ from tests.factories.browser import (
     require_browser,
 )
 from tests.factories.delivery import recording_origin
+from tests.factories.waiting import wait_for, wait_for_answer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -72,22 +72,9 @@ def steering() -> Iterator[tuple[SteeringService, ThreadedServer, InMemoryDecisi
     app.state.steering = service
     app.include_router(steering_router())
     server = serve_asgi("steering-test", app, "127.0.0.1", free_port())
-    _until(lambda: httpx.get(f"{server.url}/v1/steering/decision", timeout=2).status_code == 200, 10, "server up")
+    wait_for_answer(f"{server.url}/v1/steering/decision", 10)
     yield service, server, decisions
     server.stop()
-
-
-def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if condition():
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def _segments(origin: Any, since: float = 0.0) -> int:
@@ -122,17 +109,17 @@ def test_hls_js_moves_to_the_pathway_we_put_first(
                 page = browser.new_page()
                 page.goto(f"{site.url}/player.html?src={site.url}/list/steer.m3u8&buffer=4")
                 page.wait_for_function("window.truth && window.truth.ready", timeout=10_000)
-                _until(lambda: _current_time(page) > 2 and _segments(cdn_a) >= 2, 30, "playback from cdn-a")
+                wait_for(lambda: _current_time(page) > 2 and _segments(cdn_a) >= 2, 30, "playback from cdn-a")
                 assert _segments(cdn_b) == 0, "cdn-a leads: nothing should come from cdn-b yet"
                 steered = service.stats.requests
                 assert steered >= 1, "hls.js never asked our steering server"
 
                 service.board.put_all([_figure("cdn-a", 40.0), _figure("cdn-b", 82.0)])  # cdn-a collapses
                 flipped_at = time.time()
-                _until(lambda: _segments(cdn_b, flipped_at) >= 2, 30, "segments from cdn-b after the flip")
+                wait_for(lambda: _segments(cdn_b, flipped_at) >= 2, 30, "segments from cdn-b after the flip")
                 switched_at = time.time()
                 position = _current_time(page)
-                _until(lambda: _current_time(page) > position + 2, 20, "playback going on after the switch")
+                wait_for(lambda: _current_time(page) > position + 2, 20, "playback going on after the switch")
 
                 truth: dict[str, Any] = page.evaluate("window.truth")
                 assert not [e for e in truth["errors"] if e.startswith("FATAL")], truth["errors"]

@@ -12,28 +12,32 @@ another CDN first on purpose, which is no demotion to assert on (it once gave cd
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from foundation.stack import LocalStack
-from tests.factories.delivery import BeaconWriter, played_view
+from tests.factories.delivery import (
+    NO_MOBILE_LIVE,
+    NO_MOBILE_LIVE_QUERY,
+    BeaconWriter,
+    played_view,
+    post_beacon,
+    read_gateway,
+)
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-GROUP = {"country": "NO", "asn": "2119", "device": "mobile", "stream_type": "live"}
+GROUP = NO_MOBILE_LIVE_QUERY
 VIEWS_PER_CDN = 36  # the policy trusts a figure from 30 views
-NO_EXPLORATION = {"QOE_STEERING_EXPLORE_RATE": "0"}  # every answer is the group's own order
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path_factory.mktemp("steering-stack"), env=NO_EXPLORATION) as running:
-        yield running
+def stack_env() -> dict[str, str]:
+    return {"QOE_STEERING_EXPLORE_RATE": "0"}  # every answer is the group's own order
 
 
 def _post_views(gateway: str, cdn: str, *, failing: bool, base_ms: int) -> None:
@@ -48,20 +52,7 @@ def _post_views(gateway: str, cdn: str, *, failing: bool, base_ms: int) -> None:
                 ]
             else:
                 events = played_view(writer, startup_ms=800, watch_ms=12_000, throughput_kbps=8000)
-            beacon, _ = writer.beacon(*events)
-            response = client.post("/v1/beacons", content=orjson.dumps(beacon))
-            assert response.status_code == 202, response.text
-
-
-def _until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout_s} s; last answer: {last!r}")
+            post_beacon(client, writer.beacon(*events)[0])
 
 
 def test_a_failing_cdn_is_demoted_in_the_manifest(stack: LocalStack) -> None:
@@ -81,21 +72,21 @@ def test_a_failing_cdn_is_demoted_in_the_manifest(stack: LocalStack) -> None:
     trusted = stack.settings.steering_min_views
 
     def scores_arrived() -> bool:
-        scores = httpx.get(f"{gateway}/v1/steering/scores", headers=stack.auth_headers, timeout=10).json()["scores"]
-        group = [s for s in scores if s["group"] == "NO/2119/mobile/live" and s["views"] >= trusted]
+        scores = read_gateway(stack, "/v1/steering/scores")["scores"]
+        group = [s for s in scores if s["group"] == NO_MOBILE_LIVE.key and s["views"] >= trusted]
         return {s["cdn"] for s in group} == {"cdn-a", "cdn-b"}
 
-    _until(scores_arrived, 60, f"the score agent's figures from {trusted}+ views reached the gateway")
+    wait_for(scores_arrived, 60, f"the score agent's figures from {trusted}+ views at the gateway", poll_s=0.5)
     manifest = httpx.get(f"{gateway}/v1/steering/hls", params={**GROUP, "_HLS_pathway": "cdn-a"}, timeout=10).json()
     assert manifest["PATHWAY-PRIORITY"][:2] == ["cdn-b", "cdn-a"]
-    decision = httpx.get(f"{gateway}/v1/steering/decision", params=GROUP, headers=stack.auth_headers, timeout=10).json()
+    decision = read_gateway(stack, "/v1/steering/decision", **GROUP)
     assert decision["figures"]["cdn-a"]["qoe"] == 0.0 and decision["figures"]["cdn-b"]["qoe"] > 50
 
     def decision_stored() -> list[dict[str, Any]]:
-        rows = httpx.get(f"{gateway}/v1/steering/decisions", headers=stack.auth_headers, timeout=10).json()["decisions"]
-        return [r for r in rows if r["group_key"] == "NO/2119/mobile/live" and r["to_pathway"] == "cdn-b"]
+        rows = read_gateway(stack, "/v1/steering/decisions")["decisions"]
+        return [r for r in rows if r["group_key"] == NO_MOBILE_LIVE.key and r["to_pathway"] == "cdn-b"]
 
-    [stored] = _until(decision_stored, 60, "the decision reached steering_decisions")
+    [stored] = wait_for(decision_stored, 60, "the decision in steering_decisions", poll_s=0.5)
     # The group's order before any figure was the default one; the first figures decide afresh.
     assert stored["from_pathway"] == "cdn-a" and stored["reason_code"] == "initial"
 

@@ -15,38 +15,23 @@ views that would trip the degraded rule both ways, in the fold and the policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from foundation.stack import LocalStack
-from tests.factories.delivery import BeaconWriter
+from tests.factories.delivery import NO_MOBILE_LIVE, NO_MOBILE_LIVE_QUERY, BeaconWriter, post_beacon, read_gateway
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-GROUP = {"country": "NO", "asn": "2119", "device": "mobile", "stream_type": "live"}
-GROUP_KEY = "NO/2119/mobile/live"
+GROUP = NO_MOBILE_LIVE_QUERY
 HONEST_SOURCES = 12
 VIEWS_PER_SOURCE = 3  # 36 views per CDN: the policy trusts a figure from 30
 FAKE_VIEWS = 40
 ATTACKER = "203.0.113.66"
 FAKE_STALLS = [(2000 + 3000 * i, 2000) for i in range(6)]  # 2 s of every 3
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path_factory.mktemp("poisoning-stack")) as running:
-        yield running
-
-
-def _read(stack: LocalStack, path: str, **params: str) -> Any:
-    """A gateway read, with the stack's access token."""
-    response = httpx.get(f"{stack.gateway}{path}", params=params, headers=stack.auth_headers, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def _view(view_id: str, cdn: str, base_ms: int, stalls: list[tuple[int, int]], bitrate_kbps: float) -> dict[str, Any]:
@@ -73,8 +58,7 @@ def _post(
     client: httpx.Client, address: str, view_id: str, cdn: str, stalls: list[tuple[int, int]], bitrate_kbps: float
 ) -> None:
     beacon = _view(view_id, cdn, int(time.time() * 1000) - 24_000, stalls, bitrate_kbps)  # it ran until now
-    response = client.post("/v1/beacons", content=orjson.dumps(beacon), headers={"x-forwarded-for": address})
-    assert response.status_code == 202, response.text
+    post_beacon(client, beacon, {"x-forwarded-for": address})
 
 
 def _post_honest(gateway: str) -> None:
@@ -93,19 +77,8 @@ def _post_fake(gateway: str) -> None:
 
 
 def _figure(stack: LocalStack, cdn: str) -> dict[str, Any] | None:
-    scores = _read(stack, "/v1/steering/scores")["scores"]
-    return next((s for s in scores if s["cdn"] == cdn and s["group"] == GROUP_KEY), None)
-
-
-def _until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout_s} s; last answer: {last!r}")
+    scores = read_gateway(stack, "/v1/steering/scores")["scores"]
+    return next((s for s in scores if s["cdn"] == cdn and s["group"] == NO_MOBILE_LIVE.key), None)
 
 
 def _order(decision: dict[str, Any]) -> tuple[list[str], int]:
@@ -121,19 +94,21 @@ def test_forty_fake_stalling_views_from_one_address_leave_the_decision_unchanged
         figures = [_figure(stack, cdn) for cdn in ("cdn-a", "cdn-b")]
         return all(f is not None and f["views"] >= trusted for f in figures)
 
-    _until(both_trusted, 60, f"figures of {trusted}+ views of both CDNs reached the gateway")
-    before = _read(stack, "/v1/steering/decision", **GROUP)
+    wait_for(both_trusted, 60, f"figures of {trusted}+ views of both CDNs at the gateway", poll_s=0.5)
+    before = read_gateway(stack, "/v1/steering/decision", **GROUP)
     assert before["priority"][0] == "cdn-a", before
 
     _post_fake(stack.gateway)
-    _until(
-        lambda: (_figure(stack, "cdn-a") or {}).get("views", 0) > honest_views,
+    wait_for(
+        lambda: _figure(stack, "cdn-a"),
         30,
-        "the fake views reached cdn-a's figure",
+        "the fake views in cdn-a's figure",
+        until=lambda figure: figure["views"] > honest_views,
+        poll_s=0.5,
     )
     time.sleep(3)  # three more score ticks: every fake view folded and published
     figure = _figure(stack, "cdn-a")
     assert figure is not None and figure["views"] == honest_views + 4  # 4 = 10 % of the figure, not 40
-    after = _read(stack, "/v1/steering/decision", **GROUP)
+    after = read_gateway(stack, "/v1/steering/decision", **GROUP)
     assert _order(after) == _order(before), after
     assert after["figures"]["cdn-a"]["views"] == honest_views + 4

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import numpy as np
+import orjson
 import pandas as pd
 
 from delivery.steering.manifest import PathwayClone
@@ -16,6 +18,9 @@ from delivery.steering.scores import ScoreBoard
 from delivery.steering.service import InMemoryDecisionLog, SteeringConfig, SteeringService
 from foundation.settings import default_of
 from schemas.steering import GLOBAL, CdnScore, Group
+
+if TYPE_CHECKING:
+    from foundation.stack import LocalStack
 
 T0 = datetime(2026, 9, 21, 20, 0, tzinfo=UTC)
 NO_MOBILE_LIVE = Group("NO", 2119, "mobile", "live")
@@ -186,8 +191,6 @@ class BeaconWriter:
         return beacon, {"received_at": sent + self.offset}
 
     def record(self, *events: dict[str, Any]) -> bytes:
-        import orjson
-
         beacon, server = self.beacon(*events)
         return orjson.dumps({"server": server, "beacon": beacon})
 
@@ -217,6 +220,24 @@ def played_view(
         events += [w.event("stall_start", middle), w.event("stall_end", middle + stall_ms)]
     events.append(w.event("heartbeat", t + startup_ms + watch_ms + stall_ms))
     return events
+
+
+# --- a LocalStack (tests/delivery/conftest.py) steering one group -----------------------------
+
+
+NO_MOBILE_LIVE_QUERY = {"country": "NO", "asn": "2119", "device": "mobile", "stream_type": "live"}  # as players ask
+
+
+def post_beacon(client: httpx.Client, beacon: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    response = client.post("/v1/beacons", content=orjson.dumps(beacon), headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def read_gateway(stack: LocalStack, path: str, **params: str) -> Any:
+    """A gateway read, with the stack's access token."""
+    response = httpx.get(f"{stack.gateway}{path}", params=params, headers=stack.auth_headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 # --- browser: an origin that remembers what players asked it for ------------------------------

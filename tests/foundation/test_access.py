@@ -25,6 +25,7 @@ from foundation.access import (
     parse_token,
     secret_matches,
 )
+from tests.factories.waiting import wait_for
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -254,10 +255,10 @@ def test_refresh_reloads_at_once(store: Store, reader: Token) -> None:
 def test_the_refresher_reloads_in_the_background_until_stopped(store: Store) -> None:
     verifier = TokenVerifier(store)
     refresher = Refresher(verifier, interval_s=0.01).start()
-    deadline = time.monotonic() + 5
-    while store.loads < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    refresher.stop()
+    try:
+        wait_for(lambda: store.loads, 5, "three reloads", until=lambda loads: loads >= 3, poll_s=0.01)
+    finally:
+        refresher.stop()
     stopped_at = store.loads
     time.sleep(0.05)
-    assert stopped_at >= 3 and store.loads == stopped_at
+    assert store.loads == stopped_at

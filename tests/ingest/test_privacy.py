@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from schemas import BeaconRecord, DeadLetter
 from schemas.privacy import pseudonymous_viewer_id
 from tests.factories.beacons import beacon, event, playing_view_events
 from tests.factories.cmcd import session_line
+from tests.factories.waiting import wait_for
 
 KEY = "a-viewer-id-key-for-tests-only"
 OTHER_KEY = "another-viewer-id-key-for-tests"
@@ -168,14 +169,6 @@ for database, name in tables:
 """
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
-
-
 def _view_stored(stack: LocalStack, view_id: str) -> bool:
     try:
         return (
@@ -214,7 +207,7 @@ def test_no_ip_address_is_stored_anywhere(stack: LocalStack) -> None:
         assert client.post("/v1/beacons", json=body, headers=FORWARDED).status_code == 202
         refused = client.post("/v1/beacons", json=beacon([event("teleport", 1, 0)]), headers=FORWARDED)
         assert refused.status_code == 422  # a dead letter, stored with the request's details
-    _wait_for(lambda: _view_stored(stack, body["view_id"]), 60, "the view in the warehouse")
+    wait_for(lambda: _view_stored(stack, body["view_id"]), 60, "the view in the warehouse")
 
     kafka = _every_kafka_record(stack.env["QOE_KAFKA_BOOTSTRAP"])
     assert stack.worker is not None

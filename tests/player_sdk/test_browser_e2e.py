@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -38,6 +38,7 @@ from tests.factories.browser import (
     truth_stalls,
     truth_switches,
 )
+from tests.factories.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -113,14 +114,6 @@ def played_s(page: Page) -> float:
     return float(page.evaluate("document.getElementById('video').currentTime"))
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
-
-
 def view_events(stack: LocalStack, view_id: str) -> list[dict[str, Any]]:
     response = httpx.get(
         f"{stack.internal_api}/v1/events", params={"view_id": view_id}, headers=stack.auth_headers, timeout=10
@@ -141,7 +134,7 @@ def arrived(stack: LocalStack, view_id: str, *types: str, timeout_s: float = 30)
         rows = view_events(stack, view_id)
         return set(types) <= {row["type"] for row in rows}
 
-    wait_until(complete, timeout_s, f"{', '.join(types)} of view {view_id} in the warehouse")
+    wait_for(complete, timeout_s, f"{', '.join(types)} of view {view_id} in the warehouse")
     return rows
 
 
@@ -159,7 +152,7 @@ def figures(stack: LocalStack, view_id: str) -> ViewFigures:
         view = response.json()["view"] if response.status_code == 200 else {}
         return bool(view) and int(view["max_seq"]) >= newest
 
-    wait_until(sessionized, 30, f"the sessionizer to fold view {view_id} up to seq {newest}")
+    wait_for(sessionized, 30, f"the sessionizer to fold view {view_id} up to seq {newest}")
     return ViewFigures.from_view(view, rows)
 
 
@@ -256,7 +249,7 @@ def test_hls_js_cmcd_event_mode_alone_yields_a_view(
         rows = view_events(stack, sid)
         return len(segments(rows)) >= int(seen["fragments"])
 
-    wait_until(count, 20, f"{seen['fragments']} segment request_completed events")
+    wait_for(count, 20, f"{seen['fragments']} segment request_completed events")
     view = figures(stack, sid)
     events = [row["attrs"] for row in rows]
     startup_truth = seen["playing"][0] - seen["playAt"]

@@ -20,7 +20,7 @@ input handling that ``tests/recommender/test_api.py`` does not."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,7 @@ from schemathesis.schemas import BaseSchema
 
 from foundation.stack import LocalStack
 from tests.factories.privacy import Viewing, beacon_of
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -94,14 +95,6 @@ def fuzz_config(base_url: str, examples: int = EXAMPLES) -> schemathesis.Config:
             "checks": checks,
         }
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def stored(client: httpx.Client, viewing: Viewing) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pytest
 
 from foundation.stack import LocalStack
 from tests.factories.privacy import Viewing, beacon_of, install_model
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +59,6 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
     env = {"QOE_SESSIONIZER_INACTIVITY_TIMEOUT_S": str(INACTIVITY_TIMEOUT_S), "QOE_RECOMMENDER_FIRST_RETRAIN_S": "3600"}
     with LocalStack(data, env=env) as running:
         yield running
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def sessionized(client: httpx.Client, viewing: Viewing) -> bool:

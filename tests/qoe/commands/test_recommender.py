@@ -6,16 +6,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from foundation.broker import free_port
 from foundation.settings import Settings
 from qoe.cli import main
 from recommender.movielens import bundled_dir
 from recommender.store import load_current
-from tests.factories.access import ADMIN
 from tests.factories.recommender import clustered_views, insert_views, write_ratings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from clickhouse_connect.driver.client import Client
+    from fastapi import FastAPI
 
 KEYS = {"popularity", "itemknn", "ease", "production"}
 METRICS = {"recall@10", "ndcg@10", "hr@10"}
@@ -118,16 +119,6 @@ def test_a_negative_seed_is_refused_by_the_parser(tmp_path: Path, capsys: pytest
 
 
 # --- qoe recommender train (from the views), load-catalog, online-eval ----------------------------
-@pytest.fixture
-def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """QOE_* variables pointing ``qoe`` at this test's warehouse, with no platform answering."""
-    monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
-    monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
-    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))  # the running platform's API registers it; commands present it
-    return Settings(_env_file=None)
-
-
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
@@ -150,43 +141,25 @@ def test_train_from_the_warehouse(
 
 @pytest.mark.integration
 def test_train_asks_the_running_platform_when_it_holds_the_warehouse(
-    platform_env: Settings, warehouse: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    host_settings: Settings,
+    warehouse: Client,
+    serve_platform: Callable[[FastAPI], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from foundation.servers import serve_asgi
     from qoe.api import create_api
     from recommender.service import model_root
 
-    host_settings = platform_env.model_copy(update={"data_dir": tmp_path})
     insert_views(warehouse, clustered_views())
-    server = serve_asgi("api", create_api(host_settings, warehouse), "127.0.0.1", platform_env.internal_api_port)
-    try:
-        wait_until_healthy(platform_env.resolved_internal_api_url())
-        assert main(["recommender", "train", "--lookback-days", "3650"]) == 0
-        err = capsys.readouterr().err
-        assert "training there" in err and "is now current" in err
-        assert load_current(model_root(host_settings)).info["views"] == 200
-        assert main(["recommender", "train", "--models-dir", str(tmp_path / "elsewhere")]) == 2
-        assert "--models-dir" in one_error_line(capsys)
-        assert main(["recommender", "load-catalog"]) == 1
-        assert "the running platform holds the embedded warehouse" in one_error_line(capsys)
-    finally:
-        server.stop()
-
-
-def wait_until_healthy(url: str, timeout_s: float = 30) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never became healthy")
+    serve_platform(create_api(host_settings, warehouse))
+    assert main(["recommender", "train", "--lookback-days", "3650"]) == 0
+    err = capsys.readouterr().err
+    assert "training there" in err and "is now current" in err
+    assert load_current(model_root(host_settings)).info["views"] == 200
+    assert main(["recommender", "train", "--models-dir", str(tmp_path / "elsewhere")]) == 2
+    assert "--models-dir" in one_error_line(capsys)
+    assert main(["recommender", "load-catalog"]) == 1
+    assert "the running platform holds the embedded warehouse" in one_error_line(capsys)
 
 
 @pytest.mark.integration

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from foundation.access import Scope, TokenVerifier
-from foundation.broker import free_port
-from foundation.servers import serve_asgi
 from foundation.settings import Settings
 from qoe.cli import main
 from qoe.commands.users import admin_password_path, ensure_admin_password
@@ -26,40 +25,11 @@ from warehouse.users_api import USERS_ROUTE, users_router
 
 
 @pytest.fixture
-def platform_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """QOE_* variables pointing ``qoe`` at this test's warehouse, with no platform answering."""
-    monkeypatch.setenv("QOE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("QOE_WAREHOUSE_DATABASE", settings.warehouse_database)
-    monkeypatch.setenv("QOE_INTERNAL_API_PORT", str(free_port()))
-    monkeypatch.setenv("QOE_ADMIN_TOKEN", str(ADMIN))
-    return Settings(_env_file=None)
-
-
-@pytest.fixture
-def running_platform(platform_env: Settings, warehouse: Client) -> Iterator[str]:
+def running_platform(platform_env: Settings, warehouse: Client, serve_platform: Callable[[FastAPI], str]) -> str:
     """The users' admin routes behind the access tokens, served as the worker of ``qoe up`` serves its API."""
     ensure_token(warehouse, ADMIN, "test admin", frozenset({Scope.ADMIN}), "test")
     tokens = TokenVerifier(lambda: load_tokens(warehouse))
-    app = create_api(platform_env, warehouse, [users_router()], tokens=tokens)
-    server = serve_asgi("api", app, "127.0.0.1", platform_env.internal_api_port)
-    url = platform_env.resolved_internal_api_url()
-    try:
-        _wait_until_healthy(url)
-        yield url
-    finally:
-        server.stop()
-
-
-def _wait_until_healthy(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never became healthy")
+    return serve_platform(create_api(platform_env, warehouse, [users_router()], tokens=tokens))
 
 
 def exercise(warehouse: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
