@@ -80,7 +80,8 @@ SELECT
     'bench' AS sdk_name, '1' AS sdk_version,
     concat('{{"type":"', type, '","ts":', toString(ts_ms), ',"seq":', toString(seq), ',"playhead_ms":',
         toString(seq * 7500), '}}') AS attrs,
-    'bench/beacons' AS kafka_source, toUInt16(v % 4) AS kafka_partition, number AS kafka_offset
+    'bench/beacons' AS kafka_source, toUInt16(v % 4) AS kafka_partition, number AS kafka_offset,
+    'default' AS property
 FROM (
     SELECT number, intDiv(number, {EVENTS_PER_VIEW}) AS v, number % {EVENTS_PER_VIEW} AS seq, {_VIEW},
         multiIf(seq = 0, 'playback_request', seq = 1, 'rendition_change', seq = 2, 'playback_start',

@@ -23,6 +23,11 @@ class ServerContext(BaseModel):
     country: Label = ""
     region: Label = ""
     asn: UInt32 | None = None
+    property: Annotated[str, Field(max_length=63)] = Field(
+        "",
+        description="The property id ingest resolved from the beacon's property key; empty: the default "
+        "property, when keys are optional.",
+    )
     # Anywhere but first: the raw sink reads ``received_at`` from the record's first bytes.
     source: Annotated[str, Field(max_length=64)] | None = Field(
         None,

@@ -2,7 +2,8 @@
 
 The one writer is :func:`insert_records`, called by the raw sink (``streams.sink``), which keeps
 the batching, the Kafka offset ledger and the retries. ClickHouse fills ``beacon_events`` from
-``beacon_records`` and ``events_per_minute`` from ``beacon_events`` with materialized views.
+``beacon_records`` and ``events_per_minute`` from ``beacon_events`` with materialized views. Each
+event keeps the property of its record (``server.property``; empty: the default property).
 
 Duplicates: an event is its (view_id, seq). The SDK resends a beacon whose 202 was lost, so the
 table may hold copies of an event until merges fold them. :func:`one_view_sql` is the one
@@ -34,6 +35,8 @@ RECORDS_TABLE = "beacon_records"
 INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
     "input_format_json_read_objects_as_strings": 1,
+    # A server context without a field the table reads (a record written before ``property``
+    # existed) gets the field's default, '' for the property, instead of being refused.
     "input_format_json_defaults_for_missing_elements_in_named_tuple": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }

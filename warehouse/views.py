@@ -5,6 +5,7 @@ The one writer is :func:`write_flush`, called by the sessionizer's store
 ``qoe_minute_cube`` and ``qoe_hour``, which :mod:`warehouse.stats.queries` and
 :mod:`warehouse.demand` read.
 
+A view belongs to one property, its first beacon's (``property``; empty: the default property).
 A view's state is its ``views`` row with the highest version. :func:`latest_sql` is the one
 definition of it, and every read of ``views`` goes through it: the sessionizer rebuilding a view,
 ``/v1/views/{view_id}`` and the dashboards, the recommender (:mod:`warehouse.interactions`).
@@ -41,7 +42,7 @@ COLUMNS = (
     "avg_framerate", "upscale_pct", "max_upscale_pct", "avg_quality", "upswitches", "downswitches",
     "dropped_frames", "total_frames", "ebvs", "short_exit", "vsf", "vsf_business", "vpf", "vpf_business",
     "error_code", "warnings", "qoe_score", "score_success", "score_startup", "score_smoothness", "score_quality",
-    "score_basis", "events", "max_seq",
+    "score_basis", "events", "max_seq", "property",
 )  # fmt: skip
 TIME_COLUMNS = ("first_seen_at", "last_received_at", "requested_at", "started_at", "ended_at", "last_event_at")
 BOOL_COLUMNS = (

@@ -203,7 +203,12 @@ class Sessionizer:
         session = self.sessions.get(beacon.view_id)
         if session is None:
             meta = ViewMeta(
-                beacon.view_id, beacon.viewer_id, beacon.dims, beacon.clock_offset_ms, beacon.received_at_ms
+                beacon.view_id,
+                beacon.viewer_id,
+                beacon.dims,
+                beacon.clock_offset_ms,
+                beacon.received_at_ms,
+                beacon.property,
             )
             fold = ViewFold(beacon.clock_offset_ms, beacon.dims.cdn, self.config.max_gap_ms)
             session = ViewSession(meta, partition, fold, 0)

@@ -7,8 +7,9 @@ uses are kept (``Ev.extra``), which keeps open views small in memory.
 The worker does not trust ingest, though (anyone who can write to the topic writes records): every
 number the fold computes with must be a finite number, and every integer lie within [0, 2^53), so
 no sum or conversion can overflow; timestamps lie in the schema's range and sequence numbers fit
-their UInt32 columns (ClickHouse would wrap a larger one silently); ids must look like ids. A
-record that fails is refused whole (:class:`RecordError`) and goes to the dead-letter topic.
+their UInt32 columns (ClickHouse would wrap a larger one silently); ids (of the view, the viewer,
+the property) must look like ids. A record that fails is refused whole (:class:`RecordError`) and
+goes to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from foundation.properties import DEFAULT_PROPERTY, valid_property_id
 from schemas.dimensions import VIEW_DIMENSIONS, Dimension, Source
 
 
@@ -61,6 +63,7 @@ class BeaconIn:
     received_at_ms: int
     clock_offset_ms: int  # server clock − viewer clock, estimated from this beacon
     dims: Dims
+    property: str = DEFAULT_PROPERTY  # the property id ingest resolved (server.property)
     events: list[Ev] = field(default_factory=list)
 
 
@@ -134,6 +137,15 @@ def to_ev(event: dict[str, Any]) -> Ev:
     return Ev(seq, ts, kind, _int(event.get("playhead_ms", 0)), extra)
 
 
+def _property(value: Any) -> str:
+    """The record's property id: a record from before properties has none (the default property)."""
+    if value is None or value == "":
+        return DEFAULT_PROPERTY
+    if not isinstance(value, str) or not valid_property_id(value):
+        raise ValueError(f"{str(value)[:80]!r} is not a property id")
+    return value
+
+
 def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
     context = beacon.get("context") or {}
     sdk = beacon.get("sdk") or {}
@@ -178,6 +190,7 @@ def read_record(value: bytes) -> BeaconIn:
             received_at_ms=received_at,
             clock_offset_ms=received_at - viewer_send,
             dims=_dims(server, beacon),
+            property=_property(server.get("property")),
             events=events,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -246,6 +246,7 @@ VIEW_FIELDS: dict[str, tuple[Any, str]] = {
     "score_basis": (str, "What the quality sub-score came from: quality (VMAF), bitrate, or empty."),
     "events": (int, "Distinct events folded (one per seq)."),
     "max_seq": (int, "Highest event seq seen."),
+    "property": (str, "The property (app, brand or environment) of the view's first beacon."),
 }
 
 _view_fields: dict[str, Any] = {name: (kind, Field(description=text)) for name, (kind, text) in VIEW_FIELDS.items()}
