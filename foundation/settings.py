@@ -68,6 +68,18 @@ class Settings(BaseSettings):
         "cf-ipcountry, cloudfront-viewer-country, x-region, x-asn); from any other peer they are ignored. "
         "Production: the load balancer's or ingress controller's range.",
     )
+    property_keys_required: bool = Field(
+        False,
+        description="Refuse beacons and CMCD reports without a property key (401). Off: they join the default "
+        "property. Production manifests turn it on; a key that is present is always checked (unknown or "
+        "revoked: 403; a browser posting from an origin the property does not allow: 403).",
+    )
+    property_keys_refresh_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often the gateway reloads the property keys from the warehouse API; an unknown key "
+        "reloads them at once (at most once a second), so a new property works as soon as it is created.",
+    )
     viewer_id_hmac_key: SecretStr | None = Field(
         None,
         description="Key of the HMAC-SHA256 that replaces every viewer id at ingest, before Kafka. "

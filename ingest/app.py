@@ -14,7 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from foundation.access import admin_headers
 from foundation.http import OrjsonResponse
+from foundation.properties import PropertyKeys
 from foundation.settings import Settings
 from ingest import beacons, cmcd
 from ingest.auth import TokenRequired, WhoAmI
@@ -25,7 +27,16 @@ from ingest.intake import IntakeConfig
 from ingest.limits import RateLimitConfig, RateLimited, RateLimiter, rule_for
 from ingest.metrics import IngestMetrics
 from ingest.producer import RecordSink
+from ingest.properties import PropertyCheck, warehouse_loader
 from schemas import Beacon
+
+
+def _property_keys(settings: Settings, upstream: str | None, client: httpx.AsyncClient | None) -> PropertyKeys | None:
+    """The key snapshot, loaded from the warehouse API with the gateway's admin token; None without one."""
+    if not upstream or client is None:
+        return None
+    load = warehouse_loader(client, upstream, lambda: admin_headers(settings))
+    return PropertyKeys(load, refresh_every_s=settings.property_keys_refresh_s)
 
 
 def create_app(
@@ -74,6 +85,8 @@ def create_app(
     app.state.cmcd = cmcd.CmcdIngest(enabled=cmcd_enabled)
     app.state.intake = IntakeConfig.from_settings(settings)
     app.state.cors_origins = tuple(cors_origins)
+    keys = _property_keys(settings, upstream, proxy_client)
+    app.state.properties = PropertyCheck(keys, settings.property_keys_required)
     app.state.limiter = limiter or RateLimiter(
         RateLimitConfig.from_settings(settings),
         registry=app.state.metrics.registry,

@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from ingest.intake import IntakeConfig, time_errors
 from ingest.metrics import IngestMetrics
 from ingest.privacy import scrubbed_body, stored_beacon
 from ingest.producer import BrokerUnavailableError, RecordSink
+from ingest.properties import PropertyCheck, PropertyRefusedError
 from ingest.useragent import parse_user_agent
 from schemas import Beacon, DeadLetter, ErrorDetail, ServerContext
 
@@ -33,9 +35,9 @@ DEAD_LETTER_BODY_LIMIT = 16_384
 _GEO_COUNTRY_HEADERS = ("x-country", "cf-ipcountry", "cloudfront-viewer-country")
 
 
-def server_context(request: Request, received_at: int, intake: IntakeConfig) -> ServerContext:
-    """What the server adds: its receive time, the parsed user agent, geo from a trusted edge, and
-    the sender's source id.
+def server_context(request: Request, received_at: int, intake: IntakeConfig, property_id: str) -> ServerContext:
+    """What the server adds: its receive time, the property, the parsed user agent, geo from a
+    trusted edge, and the sender's source id.
 
     Geo headers count only from a peer in the trusted proxy networks: anyone else could claim any
     country. The client's address itself is never kept, only its keyed hash (``IntakeConfig.source_of``).
@@ -59,6 +61,7 @@ def server_context(request: Request, received_at: int, intake: IntakeConfig) -> 
         region=headers.get("x-region", "")[:64],
         asn=int(asn) if asn.isdigit() and int(asn) < 2**32 else None,
         source=intake.source_of(request.scope),
+        property=property_id,
     )
 
 
@@ -95,6 +98,17 @@ async def dead_letter(
         await sink.send(settings.topic_dead_letter, None, letter.model_dump_json().encode())
 
 
+async def refuse_property(
+    request: Request, settings: Settings, sink: RecordSink, refusal: PropertyRefusedError, raw: bytes
+) -> Response:
+    """401/403 for a missing or wrong property key, kept on the dead-letter topic; 503 when the
+    keys cannot be checked now (the player retries, nothing is lost)."""
+    if refusal.status == 503:
+        return unavailable(settings, refusal.reason)
+    await dead_letter(sink, settings, request, refusal.status, refusal.reason, raw)
+    return OrjsonResponse({"detail": refusal.reason}, status_code=refusal.status)
+
+
 def unavailable(settings: Settings, reason: str) -> Response:
     return OrjsonResponse(
         {"detail": f"beacon not stored, retry later: {reason}"},
@@ -111,11 +125,13 @@ def unavailable(settings: Settings, reason: str) -> Response:
         400: {"description": "Malformed body (bad JSON, bad gzip, empty)."},
         413: {"description": "Body too large."},
         415: {"description": "Unsupported content type or encoding."},
+        401: {"description": "No property key, where the deployment requires one."},
+        403: {"description": "Unknown or revoked property key, or an origin the property does not allow."},
         422: {
             "description": "Valid JSON that breaks the beacon schema, or with times the server refuses (more "
             "than 24 h from its clock, or older than the raw-event retention); the reason names each field."
         },
-        503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
+        503: {"description": "Kafka unavailable, or property keys not loaded yet; retry after Retry-After seconds."},
     },
     openapi_extra={
         "requestBody": {
@@ -145,18 +161,42 @@ async def _handle(request: Request, settings: Settings, sink: RecordSink, intake
         await dead_letter(sink, settings, request, exc.status, exc.reason, exc.raw or raw)
         return "refused", OrjsonResponse({"detail": exc.reason}, status_code=exc.status)
     except ValidationError as exc:
+        # Who may post is settled before what is wrong with the post: no schema detail for a stranger.
+        try:
+            await _property_of(request, _key_in(raw))
+        except PropertyRefusedError as refusal:
+            return "refused", await refuse_property(request, settings, sink, refusal, raw)
         return "refused", await _refuse_invalid(request, settings, sink, exc, raw)
+    try:
+        property_id = await _property_of(request, beacon.property_key)
+    except PropertyRefusedError as exc:
+        return "refused", await refuse_property(request, settings, sink, exc, raw)
     out_of_time = time_errors(beacon, received_at, intake.raw_retention_days)
     if out_of_time:
         return "refused", await _refuse_fields(request, settings, sink, out_of_time, raw)
     try:
         stored = stored_beacon(raw, beacon, intake.hmac_key)
-        value = record_value(server_context(request, received_at, intake), stored)
+        value = record_value(server_context(request, received_at, intake, property_id), stored)
         await sink.send(settings.topic_beacons, beacon.view_id.encode(), value)
     except BrokerUnavailableError as exc:
         return "unavailable", unavailable(settings, str(exc))
     request.app.state.metrics.events_of("beacons").inc(len(beacon.events))
     return "accepted", OrjsonResponse({"accepted_events": len(beacon.events)}, status_code=202)
+
+
+async def _property_of(request: Request, key: str | None) -> str:
+    check: PropertyCheck = request.app.state.properties
+    return await check.property_of(key, request.headers.get("origin"))
+
+
+def _key_in(raw: bytes) -> str | None:
+    """The property key of a body the schema refused, if it has one where a beacon keeps it."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    key = body.get("property_key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
 
 
 async def _refuse_invalid(

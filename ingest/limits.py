@@ -54,7 +54,7 @@ from ingest.cors import INGEST_PATHS
 
 log = logging.getLogger(__name__)
 
-REFUSED_STATUSES = frozenset({400, 413, 415, 422})
+REFUSED_STATUSES = frozenset({400, 401, 403, 413, 415, 422})  # 401/403: a wrong property key
 EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
 # The gateway's own steering routes, answered from memory; /v1/steering/decisions and /priorities
 # are warehouse reads it forwards (the api rule).

@@ -19,6 +19,7 @@ from warehouse import app as warehouse_app
 from warehouse.access import ensure_token, load_tokens
 from warehouse.access_api import access_router
 from warehouse.privacy_api import privacy_router
+from warehouse.properties_api import properties_router
 from warehouse.stats import api as stats_api
 from warehouse.users_api import users_router
 
@@ -36,6 +37,7 @@ def warehouse_routers() -> list[APIRouter]:
         # Admin only (tag "admin"): erasing a viewer also retrains a model learnt from their views.
         privacy_router({"recommender": retrain_after_erasure}),
         access_router(),
+        properties_router(),  # admin only (tag "admin"): properties and their public keys, for `qoe properties`
         users_router(),  # admin only (tag "admin"): the dashboards' users, for `qoe users`
     ]
 
@@ -43,8 +45,8 @@ def warehouse_routers() -> list[APIRouter]:
 def warehouse_routes() -> list[tuple[str, str]]:
     """The (method, path template) pairs the warehouse API documents: all the gateway forwards.
 
-    Admin routes (tag ``admin``: erasure, training, token management) are forwarded too: the
-    warehouse API refuses them without a token holding the admin scope.
+    Admin routes (tag ``admin``: erasure, training, token and property management) are forwarded
+    too: the warehouse API refuses them without a token holding the admin scope.
 
     Read from the OpenAPI of an app with the routers (FastAPI keeps included routers nested), so
     a route hidden from the schema is not forwarded either.

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from foundation.errors import UsageError
 from foundation.settings import Settings
-from qoe.commands import delivery, keys, media, privacy, recommender, scoring, services, simulate, users
+from qoe.commands import delivery, keys, media, privacy, properties, recommender, scoring, services, simulate, users
 
 # Modules exposing ``register(subparsers)``; order is the order of ``qoe --help``.
-COMMAND_MODULES = (services, media, scoring, simulate, delivery, recommender, privacy, keys, users)
+COMMAND_MODULES = (services, media, scoring, simulate, delivery, recommender, privacy, keys, properties, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

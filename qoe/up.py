@@ -35,13 +35,18 @@ from foundation.access import Token, admin_token, admin_token_path, new_token
 from foundation.broker import EmbeddedBroker
 from foundation.kafka_security import kafka_python_options
 from foundation.process import Child, spawn, wait_ready
+from foundation.properties import DEFAULT_PROPERTY, Property
 from foundation.settings import Settings
 from foundation.topics import ensure_topics, platform_topics
+from qoe.commands.admin_client import RefusedError, ask
 from qoe.commands.users import ensure_admin_password
 
 
 class Shutdown(Exception):  # noqa: N818 - a signal, not an error
     """SIGTERM or Ctrl-C reached the supervisor."""
+
+
+PROPERTIES_ROUTE = "/v1/properties"
 
 
 def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
@@ -78,18 +83,20 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         }
         children += _start_services(settings, env, logs)
         wait_ready(_ready_urls(settings), children, options.ready_timeout_s)
+        prop = ensure_default_property(settings)
         if options.audience:
-            children.append(spawn("audience", _audience_args(settings, options), env, logs))
+            children.append(spawn("audience", _audience_args(settings, options, prop.key), env, logs))
         _write_state(settings, bootstrap, broker, children)
         _print_urls(console, settings, bootstrap, broker is not None, logs)
         _print_token(console, settings, token)
         _print_login(console, settings, login)
+        console.print(f"  property key  {prop.key}   (property {prop.property_id}: players post with it)", markup=False)
         console.print("Ctrl-C stops everything.")
         return _supervise(console, children)
     except Shutdown:
         console.print("stopping …")
         return 0
-    except (RuntimeError, TimeoutError, ValueError) as exc:
+    except (RuntimeError, TimeoutError, ValueError, RefusedError) as exc:
         console.print(f"[red]qoe up failed:[/red] {exc}")
         return 1
     finally:
@@ -165,13 +172,24 @@ def _ready_urls(settings: Settings) -> list[str]:
     ]
 
 
-def _audience_args(settings: Settings, options: UpOptions) -> list[str]:
+def ensure_default_property(settings: Settings) -> Property:
+    """The default property, created on the first run, through the running API (which holds the
+    embedded warehouse): the simulated audience posts with its key, as real players would."""
+    listing = ask(settings.resolved_internal_api_url(), settings, "GET", PROPERTIES_ROUTE, about="the properties")
+    for item in listing["properties"]:
+        if item["property_id"] == DEFAULT_PROPERTY and item["active"]:
+            return Property.from_json(item)
+    body = {"property_id": DEFAULT_PROPERTY, "name": "Default property", "origins": []}
+    return Property.from_json(ask(settings.resolved_internal_api_url(), settings, "POST", PROPERTIES_ROUTE, body))
+
+
+def _audience_args(settings: Settings, options: UpOptions, property_key: str) -> list[str]:
     viewers = options.viewers if options.viewers is not None else settings.audience_viewers
     gateway = f"http://{settings.host}:{settings.api_port}"
     # The audience follows the gateway's content steering, so an --incident shows the loop close.
     args = ["simulate", "--viewers", str(viewers), "--ingest-url", gateway, "--steering-url", gateway]
     args += ["--cdns", settings.steering_pathways]
-    args += ["--seed", str(settings.seed), "--duration", "0", "--quiet"]
+    args += ["--seed", str(settings.seed), "--duration", "0", "--quiet", "--property-key", property_key]
     for incident in options.incidents:
         args += ["--incident", incident]
     return args

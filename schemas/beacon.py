@@ -33,6 +33,8 @@ SAFE_INT_MAX = 2**53 - 1
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Label = Annotated[str, StringConstraints(max_length=128)]
+PROPERTY_KEY_PATTERN = r"^qoe_pk_[0-9a-f]{24}$"
+PropertyKey = Annotated[str, StringConstraints(pattern=PROPERTY_KEY_PATTERN)]
 EpochMs = Annotated[int, Field(ge=0, le=4_102_444_800_000, description="ms since epoch, UTC")]
 UInt32 = Annotated[int, Field(ge=0, le=UINT32_MAX)]
 SafeUInt = Annotated[int, Field(ge=0, le=SAFE_INT_MAX)]
@@ -242,6 +244,11 @@ def _known_version(value: object) -> object:
 
 class Beacon(_Strict):
     version: Annotated[Literal[1], BeforeValidator(_known_version)] = Field(description="Schema version.")
+    property_key: PropertyKey | None = Field(
+        default=None,
+        description="The property's public key (qoe properties create): the app, brand or environment "
+        "the view belongs to. Write-only, and accepted only from the property's allowed origins.",
+    )
     view_id: Id
     viewer_id: Id
     batch_seq: UInt32 = Field(description="Per-view beacon sequence number, from 0.")

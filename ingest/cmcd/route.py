@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from foundation.http import OrjsonResponse
 from foundation.settings import Settings
-from ingest.beacons import dead_letter, record_value, server_context, unavailable
+from ingest.beacons import dead_letter, record_value, refuse_property, server_context, unavailable
 from ingest.body import BodyError, read_body
 from ingest.cmcd.parse import SEQ_STRIDE, LineError, parse_report
 from ingest.cmcd.state import PlayStates, SessionReport, map_report, session_beacons
@@ -32,12 +32,15 @@ from ingest.intake import IntakeConfig, time_errors
 from ingest.metrics import IngestMetrics
 from ingest.privacy import pseudonymised
 from ingest.producer import BrokerUnavailableError, RecordSink
+from ingest.properties import PropertyRefusedError
 from schemas import Beacon, ErrorDetail, ServerContext
+from schemas.beacon import PROPERTY_KEY_PATTERN
 
 router = APIRouter()
 
 CMCD_CONTENT_TYPES = ("application/cmcd", "text/plain", "")  # text/plain: navigator.sendBeacon
 MAX_ERRORS_REPORTED = 20
+PROPERTY_KEY_PARAM = "property_key"  # in the reporting URL the player is given: no header is needed
 _EXAMPLE_REPORT = (
     'e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=2,sta=s,ts=1700000000000,v=2\n'
     'br=(2800),cid="bbb",e=ps,sid="6e2fb550-c457-11e9-bb97-0800200c9a66",sn=3,sta=p,ts=1700000000450,v=2\n'
@@ -64,16 +67,27 @@ async def read_report(request: Request, max_bytes: int) -> bytes:
     responses={
         202: {"description": "Stored: Kafka acknowledged every view's record."},
         400: {"description": "A line is not a CMCD record; the answer names the line and key."},
+        401: {"description": "No property_key, where the deployment requires one."},
+        403: {"description": "Unknown or revoked property key, or an origin the property does not allow."},
         410: {"description": "CMCD reporting is switched off here: the player should stop sending."},
         413: {"description": "Body too large."},
         415: {"description": "Unsupported content type or encoding."},
-        503: {"description": "Kafka unavailable; retry after Retry-After seconds."},
+        503: {"description": "Kafka unavailable, or property keys not loaded yet; retry after Retry-After seconds."},
     },
     openapi_extra={
+        "parameters": [
+            {
+                "name": PROPERTY_KEY_PARAM,
+                "in": "query",
+                "required": False,
+                "description": "The property's public key (qoe properties create).",
+                "schema": {"type": "string", "pattern": PROPERTY_KEY_PATTERN},
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {"application/cmcd": {"schema": {"type": "string"}, "example": _EXAMPLE_REPORT}},
-        }
+        },
     },
 )
 async def post_cmcd(request: Request) -> Response:
@@ -94,6 +108,13 @@ async def _handle(
     received_at = int(time.time() * 1000)
     raw = b""
     try:
+        # Who may post is settled first: the key is in the URL, so no body is read for a stranger.
+        property_id = await request.app.state.properties.property_of(
+            request.query_params.get(PROPERTY_KEY_PARAM), request.headers.get("origin")
+        )
+    except PropertyRefusedError as exc:
+        return "refused", await refuse_property(request, settings, sink, exc, raw)
+    try:
         raw = await read_report(request, settings.max_body_bytes)
         records, errors = parse_report(raw.decode("utf-8"))
     except BodyError as exc:
@@ -113,7 +134,7 @@ async def _handle(
     if out_of_time:  # the same clock rules as beacons: whole report refused, nothing half sent
         cmcd.states.give_back(c for session in sessions for c in session.changes)
         return "refused", await _refuse(request, settings, sink, raw, [], out_of_time)
-    server = server_context(request, received_at, intake)
+    server = server_context(request, received_at, intake, property_id)
     key = intake.hmac_key
     sent = await asyncio.gather(*(_send(sink, settings, server, b, key) for _, b in batches), return_exceptions=True)
     failed = [(session, outcome) for (session, _), outcome in zip(batches, sent, strict=True) if outcome is not None]

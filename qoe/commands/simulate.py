@@ -59,6 +59,9 @@ def register(subparsers: Any) -> None:
     simulate.add_argument("--ramp", default="30s", help="spread the first play intents over this long")
     simulate.add_argument("--sample-rate", type=float, default=1.0, help="share of viewers that report")
     simulate.add_argument("--experiment", default="", help="label reported in every view's context")
+    simulate.add_argument(
+        "--property-key", default=None, help="the property key every viewer posts with (qoe properties create)"
+    )
     simulate.add_argument("--virtual", action="store_true", help="virtual time, no sending: print per-view QoE")
     simulate.add_argument("--metrics-out", type=Path, help="write per-view metrics (.csv or .jsonl)")
     simulate.add_argument("--beacons-out", type=Path, help="with --virtual: write every beacon as JSON lines")
@@ -112,6 +115,7 @@ def _config(args: argparse.Namespace, settings: Settings) -> SimConfig:
         player=PlayerConfig(abr=args.abr),
         sample_rate=args.sample_rate,
         experiment=args.experiment,
+        property_key=args.property_key,
         keep_views=None if args.virtual or args.metrics_out else 10_000,
     )
 

@@ -35,6 +35,7 @@ EMPTY_READS: list[tuple[str, int, str | None]] = [
     ("/v1/auth/whoami", 200, None),
     ("/v1/keys", 200, None),
     ("/v1/dashboard-users", 200, "users"),
+    ("/v1/properties", 200, "properties"),
 ]
 
 

@@ -14,24 +14,12 @@ import orjson
 import pytest
 
 from foundation.broker import free_port
+from foundation.properties import new_property_key
 from tests.factories.beacons import beacon, playing_view_events
 from tests.factories.dashboards import form_token
+from tests.factories.waiting import wait_for_answer
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(url: str, timeout_s: float, ok=lambda r: r.status_code == 200, headers=None) -> httpx.Response:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            response = httpx.get(url, headers=headers, timeout=2)
-            if ok(response):
-                return response
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} not ready after {timeout_s} s")
-        time.sleep(0.3)
 
 
 def _signed_in_page(base: str, name: str, password: str) -> httpx.Response:
@@ -65,13 +53,16 @@ def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
     up = subprocess.Popen([sys.executable, "-m", "qoe", "up"], env=env, stdout=subprocess.PIPE, text=True)
     gateway = f"http://127.0.0.1:{ports['API']}"
     try:
-        assert _wait(f"{gateway}/healthz", 60).json()["kafka"] == "reachable"
+        assert wait_for_answer(f"{gateway}/healthz", 60).json()["kafka"] == "reachable"
         # The admin token `qoe up` generated for this data directory, and printed.
         token = (tmp_path / "qoe" / "run" / "admin-token").read_text().strip()
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{gateway}/v1/events/summary").status_code == 401
-        simulated = _wait(
-            f"{gateway}/v1/events/summary", 60, lambda r: r.status_code == 200 and r.json()["views"] > 0, auth
+        simulated = wait_for_answer(
+            f"{gateway}/v1/events/summary",
+            60,
+            until=lambda r: r.status_code == 200 and r.json()["views"] > 0,
+            headers=auth,
         )
         assert simulated.json()["rows"] > 0
         dashboards = f"http://127.0.0.1:{ports['DASHBOARDS']}"
@@ -80,9 +71,14 @@ def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
         dashboard = _signed_in_page(dashboards, "admin", password)
         assert dashboard.status_code == 200 and "QoE dashboards" in dashboard.text
 
-        body = beacon(playing_view_events(6))
+        # The default property `qoe up` created: its key works, a made-up one does not.
+        [default] = httpx.get(f"{gateway}/v1/properties", headers=auth).json()["properties"]
+        assert (default["property_id"], default["active"]) == ("default", True)
+        stranger = beacon() | {"property_key": new_property_key()}
+        assert httpx.post(f"{gateway}/v1/beacons", json=stranger).status_code == 403
+        body = beacon(playing_view_events(6)) | {"property_key": default["key"]}
         assert httpx.post(f"{gateway}/v1/beacons", json=body).status_code == 202
-        view = _wait(f"{gateway}/v1/events?view_id={body['view_id']}", 10, headers=auth)
+        view = wait_for_answer(f"{gateway}/v1/events?view_id={body['view_id']}", 10, headers=auth)
         assert [e["seq"] for e in view.json()["events"]] == list(range(6))
 
         pids = orjson.loads((tmp_path / "qoe" / "run" / "up.json").read_bytes())["pids"]
@@ -94,5 +90,6 @@ def test_up_serves_traffic_and_stops_cleanly(tmp_path: Path) -> None:
     assert f"API gateway   {gateway}" in output
     assert f'curl -H "Authorization: Bearer {token}" {gateway}/v1/stats/overview' in output
     assert f"sign in at {dashboards}/login as admin / {password}" in output
+    assert f"property key  {default['key']}" in output
     time.sleep(0.5)
     assert [name for name, pid in pids.items() if _alive(pid)] == []

@@ -16,6 +16,7 @@ from qoe_sim.player import BehaviorConfig
 from qoe_sim.simulation import SimConfig, SimData, Simulation, load_data
 from qoe_sim.sink import SinkStats, serve
 
+from foundation.properties import new_property_key
 from tests.factories.sim import events_of, validate_all
 
 CATALOG = Catalog.zipf([(f"t{i}", f"Title {i}") for i in range(50)])
@@ -202,3 +203,12 @@ def test_policies_compared_on_one_seed_see_the_same_viewers_and_intents(syntheti
     assert len(common) > 0.8 * min(len(a), len(b))
     assert all(a[key] == b[key] for key in common)
     assert {v.cdn for v in single} == {"cdn-c"} and len({v.cdn for v in spread}) == 3
+
+
+def test_an_audience_given_a_property_key_posts_every_beacon_with_it(synthetic: SimData) -> None:
+    key = new_property_key()
+    _, _, keyed = run(synthetic, viewers=10, duration_ms=60_000, property_key=key)
+    validate_all(keyed)
+    assert keyed and {beacon.get("property_key") for beacon in keyed} == {key}
+    _, _, keyless = run(synthetic, viewers=10, duration_ms=60_000)
+    assert all("property_key" not in beacon for beacon in keyless)

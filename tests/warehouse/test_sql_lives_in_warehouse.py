@@ -32,7 +32,7 @@ TABLES = {
     name
     for path in (REPO / "warehouse" / "migrations").glob("*.sql")
     for name in re.findall(r"CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", path.read_text())
-} - {"views"}
+} - {"views", "properties"}
 # clickhouse-connect's client methods: nothing else has these names.
 CLIENT_METHODS = {"query_df", "query_df_stream", "query_arrow", "query_np", "raw_query", "raw_insert", "insert_df"}
 # Generic names, flagged when their first argument is a literal table name or statement.

@@ -4,6 +4,7 @@
  * Every path can be changed with a query parameter, so the page works wherever it is mounted:
  *   src       multivariant playlist (default /media/bbb/master.m3u8)
  *   endpoint  platform base URL for POST {endpoint}/v1/beacons (default: this origin)
+ *   property_key  the property's public key, sent in every beacon (default: none)
  *   hls       hls.js ES module (default ../node_modules/hls.js/dist/hls.mjs next to this file)
  *   sdk       the SDK's entry module (default ../src/index.js next to this file)
  *   title_id  content id reported in the context (default bbb)
@@ -40,6 +41,8 @@ async function main() {
   const sdk = await import(moduleUrl('sdk', '../src/index.js'));
   const options = {
     endpoint,
+    // An empty parameter means no key rather than a malformed one (which would disable the SDK).
+    propertyKey: params.get('property_key') || undefined,
     heartbeatIntervalMs: heartbeat,
     context: { title_id: params.get('title_id') ?? 'bbb', title: 'Big Buck Bunny', stream_type: 'vod' },
     onViewStart: (/** @type {string} */ id) => {

@@ -124,6 +124,9 @@ export const MAX_CUSTOM_DIMENSIONS = 10;
 
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
+/** The property's public key (schemas/beacon.py PropertyKey); the gateway stores a beacon under the property it names. */
+export const PROPERTY_KEY_PATTERN = /^qoe_pk_[0-9a-f]{24}$/;
+
 const MISSING = Symbol('missing');
 
 /**

@@ -11,6 +11,7 @@ import {
   cleanEventFields,
   EventType,
   MAX_EVENTS_PER_BEACON,
+  PROPERTY_KEY_PATTERN,
   toEpochMs,
   VIEW_END_REASONS,
 } from './schema.js';
@@ -33,6 +34,7 @@ import { SDK_NAME, SDK_VERSION } from './version.js';
  * @property {string} endpoint  base URL of the platform ('' for the page's own origin); beacons go to `{endpoint}/v1/beacons`
  * @property {Record<string, unknown>} [context]  view dimensions: title_id, title, player_name, cdn, ... (schemas/beacon.py Context)
  * @property {string} [viewerId]  the page's own viewer id; otherwise one is generated and kept in localStorage
+ * @property {string} [propertyKey]  the property's public key (`qoe_pk_` and 24 hex digits, from `qoe properties create`), sent as `property_key` in every beacon; deployments that require it answer 401 without it
  * @property {number} [sampleRate=1]  fraction of viewers reported, decided once per viewer
  * @property {number} [flushIntervalMs=10000]
  * @property {number} [heartbeatIntervalMs=10000]
@@ -115,6 +117,17 @@ function positive(value, fallback) {
 }
 
 /**
+ * @param {unknown} key
+ * @throws {TypeError} when set but not a key the server accepts (every beacon would be refused)
+ */
+function checkPropertyKey(key) {
+  if (key === undefined || key === null) return;
+  if (typeof key !== 'string' || !PROPERTY_KEY_PATTERN.test(key)) {
+    throw new TypeError(`createTracker: options.propertyKey must match ${PROPERTY_KEY_PATTERN.source}`);
+  }
+}
+
+/**
  * @typedef {import('./transport.js').ViewRecord & { seq: number }} View
  */
 
@@ -125,6 +138,7 @@ class Tracker {
    */
   constructor(options, sink) {
     if (typeof options?.endpoint !== 'string') throw new TypeError('createTracker needs options.endpoint (a URL string)');
+    checkPropertyKey(options.propertyKey);
     this.sink = sink;
     this.env = resolveEnv(options.env);
     this.onViewStart = options.onViewStart;
@@ -151,6 +165,7 @@ class Tracker {
       url: `${options.endpoint.replace(/\/+$/, '')}/v1/beacons`,
       sdk: { name: SDK_NAME, version: SDK_VERSION },
       viewerId: this.viewerId,
+      propertyKey: options.propertyKey ?? undefined,
       env: this.env,
       maxEventsPerBeacon: Math.min(MAX_EVENTS_PER_BEACON, positive(options.maxEventsPerBeacon, MAX_EVENTS_PER_BEACON)),
       maxQueuedEvents: positive(options.maxQueuedEvents, DEFAULTS.maxQueuedEvents),

@@ -65,6 +65,7 @@ import { EventType, SCHEMA_VERSION } from './schema.js';
  * @property {string} url
  * @property {{ name: string, version: string }} sdk
  * @property {string} viewerId
+ * @property {string} [propertyKey]  sent as `property_key` when set
  * @property {TransportEnv} env
  * @property {number} maxEventsPerBeacon
  * @property {number} maxQueuedEvents
@@ -214,6 +215,7 @@ export class Transport {
   body(beacon) {
     return JSON.stringify({
       version: SCHEMA_VERSION,
+      property_key: this.options.propertyKey, // undefined: JSON.stringify leaves the field out
       view_id: beacon.view.id,
       viewer_id: this.options.viewerId,
       batch_seq: beacon.batchSeq,

@@ -61,6 +61,12 @@ describe('hls.js constants', () => {
     assert.equal(t.network.sent[0].body.context.player_name, 'hls.js');
     assert.equal(t.network.sent[0].body.context.player_version, Hls.version);
   });
+
+  it('passes the property key through to the tracker it creates', async () => {
+    const t = setup({ options: { propertyKey: 'qoe_pk_0123456789abcdef01234567' } });
+    await t.start();
+    assert.equal(t.network.sent[0].body.property_key, 'qoe_pk_0123456789abcdef01234567');
+  });
 });
 
 describe('renditions', () => {

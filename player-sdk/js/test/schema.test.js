@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import Hls from 'hls.js';
 
 import { trackHls } from '../src/index.js';
-import { CONTEXT_FIELDS, EVENT_FIELDS, EventType, MAX_EVENTS_PER_BEACON } from '../src/schema.js';
+import { CONTEXT_FIELDS, EVENT_FIELDS, EventType, MAX_EVENTS_PER_BEACON, PROPERTY_KEY_PATTERN } from '../src/schema.js';
 import { FakeHls, FakeVideo, level, loaderStats, makeEnv, T0 } from './helpers/fakes.js';
 import { beaconErrors, beaconSchema, counters } from './helpers/schema.js';
 
@@ -84,6 +84,10 @@ describe('the SDK copy of the contract matches schemas/beacon.schema.json', () =
   it('caps beacons where the server does', () => {
     assert.equal(beaconSchema.properties.events.maxItems, MAX_EVENTS_PER_BEACON);
   });
+
+  it('checks the property key with the pattern of the schema', () => {
+    assert.equal(PROPERTY_KEY_PATTERN.source, effective(beaconSchema.properties.property_key).pattern);
+  });
 });
 
 describe('the validator refuses what the server refuses', () => {
@@ -102,6 +106,10 @@ describe('the validator refuses what the server refuses', () => {
     assert.deepEqual(beaconErrors(valid), []);
   });
 
+  it('accepts a property key', () => {
+    assert.deepEqual(beaconErrors({ ...valid, property_key: 'qoe_pk_0123456789abcdef01234567' }), []);
+  });
+
   for (const [name, mutate] of /** @type {[string, (b: any) => void][]} */ ([
     ['a fractional timestamp', (b) => (b.events[0].ts = T0 + 0.5)],
     ['a fractional playhead', (b) => (b.events[0].playhead_ms = 1.5)],
@@ -111,6 +119,7 @@ describe('the validator refuses what the server refuses', () => {
     ['no events', (b) => (b.events = [])],
     ['a view id with a space', (b) => (b.view_id = 'a b')],
     ['a country that is not ISO', (b) => (b.context.country = 'norway')],
+    ['a malformed property key', (b) => (b.property_key = 'qoe_pk_0123456789ABCDEF01234567')],
     ['a rendition without bitrate', (b) => (b.events[0] = { type: 'rendition_change', ts: T0, playhead_ms: 0, seq: 0 })],
   ])) {
     it(`refuses ${name}`, () => {

@@ -155,6 +155,47 @@ describe('views and beacons', () => {
   });
 });
 
+describe('property key', () => {
+  const KEY = 'qoe_pk_0123456789abcdef01234567';
+
+  it('travels in every beacon: fetch, sendBeacon at unload and the keepalive fallback', async () => {
+    const { clock, network, page, options } = makeEnv();
+    const tracker = createTracker({ ...options, propertyKey: KEY });
+    tracker.startView();
+    await clock.advance(0);
+    tracker.track('heartbeat', {}, 1000);
+    page.hide();
+    tracker.track('pause', {}, 2000);
+    network.sendBeaconAccepts = false;
+    page.unload();
+
+    assert.deepEqual(network.sent.map((s) => s.via), ['fetch', 'sendBeacon', 'keepalive']);
+    assert.deepEqual(network.sent.map((s) => s.body.property_key), [KEY, KEY, KEY]);
+  });
+
+  it('is left out of the beacon when the option is omitted (or null)', async () => {
+    const { clock, network, page, options } = makeEnv();
+    for (const propertyKey of [undefined, null]) createTracker({ ...options, propertyKey }).startView();
+    await clock.advance(0);
+    page.unload();
+    assert.ok(network.sent.some((s) => s.via === 'sendBeacon'));
+    assert.ok(network.sent.every((s) => !('property_key' in s.body)));
+  });
+
+  it('refuses a malformed key with a TypeError naming the option, and the tracker stays inert', async () => {
+    for (const propertyKey of ['', 'qoe_pk_0123456789ABCDEF01234567', KEY.slice(0, -1), `${KEY}0`, `${KEY}\n`, 42]) {
+      const { clock, network, options, errors } = makeEnv();
+      const tracker = createTracker({ ...options, propertyKey: /** @type {any} */ (propertyKey) });
+      assert.equal(tracker.startView(), null, JSON.stringify(propertyKey));
+      await clock.advance(10_000);
+      assert.equal(network.sent.length, 0);
+      assert.equal(errors.length, 1);
+      assert.ok(errors[0].error instanceof TypeError);
+      assert.match(String(errors[0].error), /propertyKey/);
+    }
+  });
+});
+
 describe('caps', () => {
   it('splits a large queue into beacons of at most 300 events, in order', async () => {
     const { clock, network, options } = makeEnv();

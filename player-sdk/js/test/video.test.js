@@ -275,6 +275,13 @@ describe('attaching and detaching', () => {
     assert.deepEqual(env.network.types(), ['playback_request', 'player_resize', 'playback_start']);
   });
 
+  it('passes the property key through to the tracker it creates', async () => {
+    const t = setup({ options: { propertyKey: 'qoe_pk_0123456789abcdef01234567' } });
+    await startPlayback(t);
+    await t.flushTypes();
+    assert.ok(t.network.sent.every((s) => s.body.property_key === 'qoe_pk_0123456789abcdef01234567'));
+  });
+
   it('detach ends the view, sends it and stops listening', async () => {
     const t = setup();
     await startPlayback(t);

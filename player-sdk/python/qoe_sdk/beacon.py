@@ -39,15 +39,20 @@ class BatchConfig:
             raise ValueError("flush_interval_ms must be positive")
 
 
-def view_header(view_id: str, viewer_id: str, context: dict[str, Any], sdk: tuple[str, str]) -> dict[str, Any]:
+def view_header(
+    view_id: str, viewer_id: str, context: dict[str, Any], sdk: tuple[str, str], property_key: str | None = None
+) -> dict[str, Any]:
     """The part of every beacon of a view that does not change between batches."""
-    return {
+    header: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "view_id": view_id,
         "viewer_id": viewer_id,
         "sdk": {"name": sdk[0], "version": sdk[1]},
         "context": context,
     }
+    if property_key is not None:
+        header["property_key"] = property_key
+    return header
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@
 models ingest validates beacons with; the same command rewrites this copy, and a server test fails
 when the copy is stale. The SDK installs without the server, so it takes the contract from here:
 the schema version, the cap on events per beacon, the closed lists (view-end reasons, request
-kinds), the limits it clamps and cuts values to, the id pattern and the context fields.
+kinds), the limits it clamps and cuts values to, the id and property key patterns and the context
+fields.
 
 Context fields are checked with a small validator for the keywords the schema uses there, so the
 SDK needs no JSON Schema library at run time. A keyword it does not know fails at import instead
@@ -326,6 +327,8 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
 )
 # view_id and viewer_id share one Id rule.
 ID_RULE: Final[Rule] = compile_rule(_BEACON["viewer_id"], "viewer_id")
+# Optional: None passes (the beacon then names no property).
+PROPERTY_KEY_RULE: Final[Rule] = compile_rule(_BEACON["property_key"], "property_key")
 CONTEXT: Final = Record(SCHEMA["$defs"]["Context"])
 
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from qoe_sdk.beacon import SDK_NAME, SDK_VERSION, BatchConfig, BeaconJob, Event, view_header
-from qoe_sdk.contract import CONTEXT, bounds, choices, is_id, max_length
+from qoe_sdk.contract import CONTEXT, PROPERTY_KEY_RULE, InvalidValueError, bounds, choices, is_id, max_length
 from qoe_sdk.identity import ViewerIdentity, new_id
 from qoe_sdk.queue import EventQueue
 from qoe_sdk.sink import BeaconSink
@@ -96,8 +96,11 @@ class Reporter:
         sample_rate: float = 1.0,
         id_factory: Callable[[], str] = new_id,
         playhead: Callable[[], int] | None = None,
+        property_key: str | None = None,
     ) -> Tracker:
-        return Tracker(self, viewer, context or {}, sample_rate, id_factory, playhead)
+        """A tracker for one player. ``property_key``: the property's public key (``qoe_pk_`` and 24 hex
+        digits), sent in every beacon; raises ValueError when it does not match the schema."""
+        return Tracker(self, viewer, context or {}, sample_rate, id_factory, playhead, property_key)
 
     @property
     def waiting_views(self) -> int:
@@ -167,9 +170,11 @@ class Tracker:
         sample_rate: float,
         id_factory: Callable[[], str],
         playhead: Callable[[], int] | None,
+        property_key: str | None,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample_rate must be in [0, 1], got {sample_rate}")
+        self.property_key = _checked_property_key(property_key)
         self.reporter = reporter
         self.viewer = viewer
         self.sampled = viewer.sampled(sample_rate)
@@ -196,11 +201,20 @@ class Tracker:
             self.view = View(reporter, view_id, {}, recording=False, playhead=self._playhead)
             return self.view
         merged = reporter.validated_context({**self.context, **context})
-        header = view_header(view_id, self.viewer.viewer_id, merged, reporter.sdk)
+        header = view_header(view_id, self.viewer.viewer_id, merged, reporter.sdk, self.property_key)
         self.view = View(reporter, view_id, header, recording=True, playhead=self._playhead)
         reporter.stats.views_started += 1
         self.view._emit({"type": "playback_request", "autoplay": autoplay}, playhead_ms, flush_now=True)
         return self.view
+
+
+def _checked_property_key(key: str | None) -> str | None:
+    # Raised here, at construction: with a key the server refuses, every beacon would be lost.
+    try:
+        checked: str | None = PROPERTY_KEY_RULE(key)
+    except InvalidValueError as exc:
+        raise ValueError(f"property_key: {exc}") from None
+    return checked
 
 
 class View:

@@ -82,6 +82,7 @@ async def run_audience(
     incidents: tuple[str, ...] = (),
     stop: asyncio.Event | None = None,
     chooser: CdnChooser | None = None,
+    property_key: str | None = None,
 ) -> SimResult:
     """The live audience of ``qoe up``: ``settings.audience_viewers`` viewers until ``stop`` is set."""
     config = SimConfig(
@@ -90,6 +91,7 @@ async def run_audience(
         seed=settings.seed,
         incidents=tuple(parse_incident(spec) for spec in incidents),
         keep_views=10_000,
+        property_key=property_key,
     )
     data = resolve_data(settings, seed=settings.seed)
     result, _ = await run_live(config, data, ingest_url or default_ingest_url(settings), chooser=chooser, stop=stop)

@@ -58,6 +58,7 @@ class SimConfig:
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
     sample_rate: float = 1.0
     experiment: str = ""  # reported in every view's context, e.g. the steering policy under test
+    property_key: str | None = None  # the property's public key, in every beacon (a gateway may require one)
     keep_views: int | None = None  # keep only the latest N finished views (long real-time runs)
 
     def __post_init__(self) -> None:
@@ -197,6 +198,7 @@ class Simulation:
             ViewerIdentity.new(rng),
             context=self._context(profile),
             sample_rate=self.config.sample_rate,
+            property_key=self.config.property_key,
         )
         viewer = Viewer(index, self._world, rng, profile, trace, tracker)
         viewer.start(rng.uniform(0.0, self.config.ramp_ms))

@@ -14,6 +14,7 @@ from sdk_fakes import BEACON_SCHEMA, EVENT_TYPES, FakeTime, validate_all
 
 CONTEXT_VALIDATOR = Draft202012Validator(BEACON_SCHEMA["$defs"]["Context"])
 ID_VALIDATOR = Draft202012Validator(BEACON_SCHEMA["properties"]["viewer_id"])
+PROPERTY_KEY_VALIDATOR = Draft202012Validator(BEACON_SCHEMA["properties"]["property_key"])
 
 # Values of every kind and around every limit of the context fields (none that the SDK coerces,
 # nor a trailing newline: those are tested below).
@@ -96,11 +97,27 @@ def test_ids_follow_the_schema(value: Any) -> None:
     assert sdk_contract.is_id(value) == ID_VALIDATOR.is_valid(value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "qoe_pk_0123", "qoe_pk_" + "a" * 24, "qoe_pk_" + "a" * 25, "qoe_pk_" + "A" * 24, "pk_" + "a" * 24, 7],
+)
+def test_property_keys_follow_the_schema(value: Any) -> None:
+    try:
+        sdk_contract.PROPERTY_KEY_RULE(value)
+    except sdk_contract.InvalidValueError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == PROPERTY_KEY_VALIDATOR.is_valid(value)
+
+
 def test_a_pattern_ending_in_dollar_refuses_a_trailing_newline_as_the_server_does() -> None:
     # The schema's patterns end in "$". The server's regex engine (and JSON Schema's, ECMA-262)
     # matches "$" only at the very end; Python's re, which the jsonschema package uses, also
     # before a final newline. The SDK follows the server.
     assert not sdk_contract.is_id("x\n")
+    with pytest.raises(sdk_contract.InvalidValueError):
+        sdk_contract.PROPERTY_KEY_RULE("qoe_pk_0123456789abcdef01234567\n")
     kept, refused = sdk_contract.CONTEXT.clean({"country": "NO\n", "player_name": "tv"})
     assert kept == {"player_name": "tv"} and set(refused) == {"country"}
 

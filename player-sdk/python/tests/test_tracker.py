@@ -45,6 +45,41 @@ def test_view_start_flushes_a_valid_first_beacon_at_once() -> None:
     assert context["title_id"] == "ml-1" and context["country"] == "NO" and context["asn"] == 2119
 
 
+KEY = "qoe_pk_0123456789abcdef01234567"
+
+
+def test_the_property_key_travels_in_every_beacon_of_every_view() -> None:
+    time, sink, reporter = setup()
+    tracker = reporter.tracker(VIEWER, property_key=KEY)
+    for _ in range(2):
+        view = tracker.start_view()
+        for i in range(400):  # more than one beacon holds
+            time.advance(1)
+            view.heartbeat(playhead_ms=i)
+        view.end()
+    beacons = validate_all(sink.payloads)
+    assert len({b["view_id"] for b in beacons}) == 2 and len(beacons) >= 6
+    assert {b["property_key"] for b in beacons} == {KEY}
+    assert tracker.property_key == KEY
+
+
+def test_without_a_property_key_beacons_carry_none() -> None:
+    _, sink, reporter = setup()
+    reporter.tracker(VIEWER).start_view().end()
+    reporter.tracker(VIEWER, property_key=None).start_view().end()
+    assert all("property_key" not in b for b in validate_all(sink.payloads))
+
+
+@pytest.mark.parametrize(
+    "key", ["", "qoe_pk_", KEY.upper(), KEY[:-1], KEY + "0", KEY + "\n", " " + KEY, "pk_0123456789abcdef01234567", 42]
+)
+def test_a_malformed_property_key_is_refused_when_the_tracker_is_made(key: Any) -> None:
+    _, sink, reporter = setup()
+    with pytest.raises(ValueError, match="property_key"):
+        reporter.tracker(VIEWER, property_key=key)
+    assert sink.payloads == []
+
+
 def test_events_are_batched_until_the_flush_interval_then_sent_together() -> None:
     time, sink, reporter = setup()
     view = reporter.tracker(VIEWER).start_view()

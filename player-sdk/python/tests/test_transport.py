@@ -92,7 +92,7 @@ async def test_large_bodies_are_gzipped() -> None:
     assert sum(len(b["events"]) for b in ingest.beacons) == 60
 
 
-@pytest.mark.parametrize("status", [400, 422, 415])
+@pytest.mark.parametrize("status", [400, 422, 415, 401, 403])  # 401/403: no or an unknown property key
 async def test_refused_beacons_are_not_retried(status: int) -> None:
     time, ingest = FakeTime(), FakeIngest(status)
     async with sender_for(ingest, time) as sender:
@@ -214,6 +214,29 @@ async def test_413_splits_the_batch_until_it_fits_and_loses_nothing() -> None:
     batch_seqs = [b["batch_seq"] for b in received]
     assert len(set(batch_seqs)) == len(batch_seqs)  # each half has its own batch_seq
     assert sender.stats.beacons_split >= 3
+
+
+async def test_the_property_key_reaches_the_server_in_every_beacon_and_every_split_half() -> None:
+    time = FakeTime()
+    received: list[Beacon] = []
+
+    def small_bodies_only(request: httpx.Request) -> httpx.Response:
+        beacon = validate_json(request.content)
+        if len(beacon["events"]) > 3:
+            return httpx.Response(413, json={"detail": "too large"})
+        received.append(beacon)
+        return httpx.Response(202, json={"accepted_events": len(beacon["events"])})
+
+    async with sender_for(small_bodies_only, time) as sender:
+        key = "qoe_pk_0123456789abcdef01234567"
+        view = Reporter(sender, clock=time.clock).tracker(ViewerIdentity("v", 0.5), property_key=key).start_view()
+        for i in range(10):
+            view.heartbeat(playhead_ms=i)
+        view.end()
+        await sender.drain(5)
+    assert sender.stats.beacons_split >= 1
+    assert sum(len(b["events"]) for b in received) == 12
+    assert {b["property_key"] for b in received} == {key}
 
 
 async def test_410_stops_reporting_for_every_view() -> None:

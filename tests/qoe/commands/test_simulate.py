@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from qoe_sim.run import audience_command
 
+from foundation.properties import new_property_key
 from foundation.settings import Settings
 from qoe.commands import simulate as cli
 from tests.factories.sim import validate_all
@@ -80,6 +81,8 @@ def test_qoe_up_audience_follows_the_gateways_steering() -> None:
     settings = Settings(_env_file=None, api_port=8123)
     parser = argparse.ArgumentParser(prog="qoe")
     cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(_audience_args(settings, UpOptions(incidents=("cdn-b:degrade:60s-180s",))))
+    key = new_property_key()
+    args = parser.parse_args(_audience_args(settings, UpOptions(incidents=("cdn-b:degrade:60s-180s",)), key))
     assert args.steering_url == args.ingest_url == "http://127.0.0.1:8123"
+    assert args.property_key == key  # the audience posts as the default property's players would
     assert args.cdns == settings.steering_pathways and args.incident == ["cdn-b:degrade:60s-180s"]
