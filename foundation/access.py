@@ -140,6 +140,7 @@ class TokenInfo:
     created_by: str
     revoked_at: datetime | None = None
     revoked_by: str = ""
+    property_id: str = ""  # the one property the token reads; empty: every property
 
     @property
     def active(self) -> bool:
@@ -150,6 +151,7 @@ class TokenInfo:
             "token_id": self.token_id,
             "name": self.name,
             "scopes": sorted(self.scopes),
+            "property": self.property_id or None,
             "created_at": self.created_at.isoformat(timespec="milliseconds"),
             "created_by": self.created_by,
             "revoked_at": self.revoked_at.isoformat(timespec="milliseconds") if self.revoked_at else None,
@@ -173,17 +175,23 @@ class Principal:
     token_id: str
     name: str
     scopes: frozenset[Scope]
+    property_id: str = ""  # the one property this caller may read; empty: every property (tenancy)
 
     @classmethod
     def of(cls, info: TokenInfo) -> Principal:
-        return cls(info.token_id, info.name, info.scopes)
+        return cls(info.token_id, info.name, info.scopes, info.property_id)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Principal:
-        return cls(str(body["token_id"]), str(body["name"]), parse_scopes(body["scopes"]))
+        return cls(str(body["token_id"]), str(body["name"]), parse_scopes(body["scopes"]), body.get("property") or "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"token_id": self.token_id, "name": self.name, "scopes": sorted(self.scopes)}
+        return {
+            "token_id": self.token_id,
+            "name": self.name,
+            "scopes": sorted(self.scopes),
+            "property": self.property_id or None,
+        }
 
 
 class AccessDeniedError(Exception):

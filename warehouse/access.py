@@ -17,6 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from foundation.access import Scope, StoredToken, Token, TokenInfo, hash_secret, new_token, secret_matches
+from warehouse.properties import list_properties
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ _COLUMNS = (
     "revoked_at",
     "revoked_by",
     "version",
+    "property",
 )
 _KNOWN_SCOPES = frozenset(scope.value for scope in Scope)  # a scope a newer version wrote is ignored, not fatal
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} FINAL"
@@ -48,14 +50,32 @@ class IssuedToken:
 
 
 def create_token(
-    client: Client, name: str, scopes: frozenset[Scope], created_by: str, *, token: Token | None = None
+    client: Client,
+    name: str,
+    scopes: frozenset[Scope],
+    created_by: str,
+    *,
+    token: Token | None = None,
+    property_id: str = "",
 ) -> IssuedToken:
-    """Store a new token (a fresh one unless ``token`` is given) and return it, secret included, once."""
+    """Store a new token (a fresh one unless ``token`` is given) and return it, secret included, once.
+    ``property_id``: the one property it reads (tenancy); empty: every property."""
     token = token or new_token()
-    info = TokenInfo(token.token_id, name, scopes, _now(), created_by)
+    info = TokenInfo(token.token_id, name, scopes, _now(), created_by, property_id=property_id)
     _insert(client, StoredToken(info, hash_secret(token.secret)), _version(info.created_at))
     log.info("access: token %s (%r, scopes %s) created by %r", info.token_id, name, sorted(scopes), created_by)
     return IssuedToken(info, token)
+
+
+def bindable_property(client: Client, property_id: str | None, scopes: frozenset[Scope]) -> str:
+    """The property a new token may be bound to ('' for none); ValueError saying why not."""
+    if not property_id:
+        return ""
+    if Scope.ADMIN in scopes:
+        raise ValueError("a token bound to a property has the read scope only: administration is not per property")
+    if property_id not in {prop.property_id for prop in list_properties(client) if prop.active}:
+        raise ValueError(f"no active property {property_id!r} (qoe properties list)")
+    return property_id
 
 
 def list_tokens(client: Client) -> list[TokenInfo]:
@@ -116,6 +136,7 @@ def _row_token(row: dict[str, Any]) -> StoredToken:
         created_by=row["created_by"],
         revoked_at=_utc(row["revoked_at"]) if row["revoked_at"] is not None else None,
         revoked_by=row["revoked_by"],
+        property_id=row["property"],
     )
     return StoredToken(info, row["secret_hash"])
 
@@ -132,6 +153,7 @@ def _insert(client: Client, stored: StoredToken, version: int) -> None:
         info.revoked_at,
         info.revoked_by,
         version,
+        info.property_id,
     ]
     client.insert(TABLE, [row], column_names=list(_COLUMNS))
 

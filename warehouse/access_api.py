@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from foundation.access import ADMIN_TAG, Principal, Scope, TokenVerifier, parse_scopes
 from foundation.http import OrjsonResponse, problem, problems
-from warehouse.access import create_token, list_tokens, revoke_token
+from warehouse.access import bindable_property, create_token, list_tokens, revoke_token
 from warehouse.deps import WarehouseDep
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="The token's id: 16 hex digits.")]
@@ -51,6 +51,12 @@ class NewToken(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, description="What the token is for, e.g. grafana or ci.")
     scopes: list[str] = Field(min_length=1, description="read and/or admin; admin implies read.")
+    property: str | None = Field(
+        None,
+        max_length=63,
+        description="Bind the token to this property (an id of GET /v1/properties): it reads that property's "
+        "data only. Read scope only: administration is not per property. Omitted: every property.",
+    )
 
 
 def access_router() -> APIRouter:
@@ -69,16 +75,18 @@ def access_router() -> APIRouter:
         responses=problems(
             {
                 400: "The body cannot be read as JSON (FastAPI's answer to bytes that are not UTF-8).",
-                422: "A bad body: a field FastAPI refuses (a list), or an unknown scope (a message).",
+                422: "A bad body: a field FastAPI refuses (a list), or an unknown scope, an unknown property or "
+                "an admin token bound to a property (a message).",
             }
         ),
     )
     def create(body: NewToken, request: Request, client: WarehouseDep) -> OrjsonResponse:
         try:
             scopes = parse_scopes(body.scopes)
+            property_id = bindable_property(client, body.property, scopes)
         except ValueError as exc:
             return problem(422, str(exc))
-        issued = create_token(client, body.name, scopes, _who(principal_of(request)))
+        issued = create_token(client, body.name, scopes, _who(principal_of(request)), property_id=property_id)
         return OrjsonResponse(issued.to_json(), status_code=201)
 
     @router.get("/v1/keys", tags=[ADMIN_TAG], summary="Admin: every access token, revoked ones included (no secrets)")

@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     create.add_argument(
         "--scope", action="append", required=True, choices=scopes, help="read or admin (admin implies read); repeat"
     )
+    create.add_argument(
+        "--property", default=None, help="bind a read token to this property: it reads that property's data only"
+    )
     create.add_argument("--json", action="store_true", help="print the token and its info as one JSON object")
     create.set_defaults(handler=_create)
 
@@ -59,12 +62,10 @@ def _token_id(text: str) -> str:
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
-    body = {"name": args.name, "scopes": sorted(set(args.scope))}
+    body = {"name": args.name, "scopes": sorted(set(args.scope)), "property": args.property}
     try:
         host = running_host(settings)
-        issued = (
-            ask(host, settings, "POST", KEYS_ROUTE, body) if host else _create_here(settings, args.name, args.scope)
-        )
+        issued = ask(host, settings, "POST", KEYS_ROUTE, body) if host else _create_here(settings, body)
     except RefusedError as exc:
         return fail(str(exc))
     if args.json:
@@ -88,7 +89,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     for token in listing["tokens"]:
         state = "active" if token["active"] else f"revoked {token['revoked_at']} by {token['revoked_by']}"
         line = f"{token['token_id']}  {','.join(token['scopes']):<10}  {token['name']!r}  created {token['created_at']}"
-        sys.stdout.write(f"{line} by {token['created_by']}  {state}\n")
+        bound = f"  property {token['property']}" if token.get("property") else ""
+        sys.stdout.write(f"{line} by {token['created_by']}  {state}{bound}\n")
     return 0
 
 
@@ -111,11 +113,16 @@ def _generate(_: argparse.Namespace, __: Settings) -> int:
 # --- on the warehouse, here -------------------------------------------------------------------------
 
 
-def _create_here(settings: Settings, name: str, scopes: list[str]) -> dict[str, Any]:
-    from warehouse.access import create_token
+def _create_here(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
+    from warehouse.access import bindable_property, create_token
 
+    scopes = parse_scopes(body["scopes"])
     with warehouse_here(settings, PURPOSE) as client:
-        return create_token(client, name, parse_scopes(scopes), operator()).to_json()
+        try:
+            property_id = bindable_property(client, body["property"], scopes)
+        except ValueError as exc:
+            raise RefusedError(str(exc)) from exc
+        return create_token(client, body["name"], scopes, operator(), property_id=property_id).to_json()
 
 
 def _list_here(settings: Settings) -> dict[str, Any]:

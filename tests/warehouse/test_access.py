@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from foundation.access import AccessDeniedError, Scope, Token, TokenVerifier, new_token, secret_matches
-from warehouse.access import create_token, ensure_token, list_tokens, load_tokens, revoke_token
+from foundation.access import AccessDeniedError, Principal, Scope, Token, TokenVerifier, new_token, secret_matches
+from warehouse.access import bindable_property, create_token, ensure_token, list_tokens, load_tokens, revoke_token
+from warehouse.properties import create_property
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +74,30 @@ def test_an_id_held_by_another_secret_is_not_taken_over(warehouse: Client) -> No
     impostor = Token(held.token.token_id, new_token().secret)
     with pytest.raises(ValueError, match="already held by another token"):
         ensure_token(warehouse, impostor, "bootstrap", ADMIN, "env")
+
+
+def test_a_read_token_can_be_bound_to_an_active_property(warehouse: Client) -> None:
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    assert bindable_property(warehouse, "brand-a", READ) == "brand-a"
+    issued = create_token(warehouse, "brand-a dashboards", READ, "ops", property_id="brand-a")
+    [stored] = load_tokens(warehouse)
+    assert stored.info.property_id == "brand-a" == Principal.of(stored.info).property_id
+    assert issued.to_json()["property"] == "brand-a"
+
+
+@pytest.mark.parametrize(
+    ("property_id", "scopes", "reason"),
+    [("brand-z", READ, "no active property 'brand-z'"), ("brand-a", ADMIN, "read scope only")],
+)
+def test_a_token_cannot_be_bound_to_an_unknown_property_or_with_admin(
+    warehouse: Client, property_id: str, scopes: frozenset[Scope], reason: str
+) -> None:
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    with pytest.raises(ValueError, match=reason):
+        bindable_property(warehouse, property_id, scopes)
+
+
+def test_unbound_tokens_read_every_property(warehouse: Client) -> None:
+    create_token(warehouse, "grafana", READ, "ops")
+    [stored] = load_tokens(warehouse)
+    assert stored.info.property_id == "" and stored.info.to_json()["property"] is None

@@ -12,6 +12,7 @@ from foundation.broker import free_port
 from foundation.settings import Settings
 from qoe.cli import main
 from warehouse.access import list_tokens, load_tokens
+from warehouse.properties import create_property
 
 
 @pytest.fixture
@@ -43,6 +44,19 @@ def test_create_list_and_revoke_here(
     assert load_tokens(warehouse) == [] and not list_tokens(warehouse)[0].active
     assert main(["keys", "revoke", "0123456789abcdef"]) == 1
     assert "no token 0123456789abcdef" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_a_read_token_bound_to_a_property_here(
+    platform_env: Settings, warehouse: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "create", "--name", "brand", "--scope", "read", "--property", "brand-a"]) == 1
+    assert "no active property 'brand-a'" in capsys.readouterr().err
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    assert main(["keys", "create", "--name", "brand", "--scope", "read", "--property", "brand-a", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["property"] == "brand-a"
+    assert main(["keys", "list"]) == 0
+    assert "property brand-a" in capsys.readouterr().out
 
 
 def test_generate_prints_a_fresh_token_that_parses(capsys: pytest.CaptureFixture[str]) -> None:
