@@ -17,7 +17,7 @@ from recommender.privacy import retrain_after_erasure
 from warehouse import api as events_api
 from warehouse import app as warehouse_app
 from warehouse.access import ensure_token, load_tokens
-from warehouse.access_api import access_router
+from warehouse.access_api import EveryProperty, access_router
 from warehouse.privacy_api import privacy_router
 from warehouse.properties_api import properties_router
 from warehouse.stats import api as stats_api
@@ -33,13 +33,21 @@ def warehouse_routers() -> list[APIRouter]:
         events_api.router,
         stats_api.router,
         delivery_warehouse_router(),
-        recommender_api.router,
+        # A viewer's recommendations and their reasons come from every property they watched.
+        _every_property(recommender_api.router),
         # Admin only (tag "admin"): erasing a viewer also retrains a model learnt from their views.
         privacy_router({"recommender": retrain_after_erasure}),
         access_router(),
         properties_router(),  # admin only (tag "admin"): properties and their public keys, for `qoe properties`
         users_router(),  # admin only (tag "admin"): the dashboards' users, for `qoe users`
     ]
+
+
+def _every_property(router: APIRouter) -> APIRouter:
+    """``router``'s routes, refused to tokens bound to a property (tenancy)."""
+    guarded = APIRouter(dependencies=[EveryProperty])
+    guarded.include_router(router)
+    return guarded
 
 
 def warehouse_routes() -> list[tuple[str, str]]:

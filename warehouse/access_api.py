@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from foundation.access import ADMIN_TAG, Principal, Scope, TokenVerifier, parse_scopes
+from foundation.access import ADMIN_TAG, AccessDeniedError, Principal, Scope, TokenVerifier, parse_scopes
 from foundation.http import OrjsonResponse, problem, problems
 from warehouse.access import bindable_property, create_token, list_tokens, revoke_token
 from warehouse.deps import WarehouseDep
@@ -44,6 +44,20 @@ def token_guard(verifier: TokenVerifier) -> Callable[..., None]:
 def principal_of(request: Request) -> Principal:
     principal: Principal = request.state.principal
     return principal
+
+
+def every_property(request: Request) -> None:
+    """Refuses a token bound to a property on a route whose data is not kept per property (yet):
+    its answer could show another property's viewers."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None and principal.property_id:
+        raise AccessDeniedError(
+            403,
+            f"token {principal.token_id} reads property {principal.property_id} only; this route is not per property",
+        )
+
+
+EveryProperty = Depends(every_property)
 
 
 class NewToken(BaseModel):
