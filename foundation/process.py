@@ -57,6 +57,21 @@ class Child:
             self.process.wait()
 
 
+def stop_all(children: Sequence[Child], timeout_s: float = 10.0) -> None:
+    """SIGTERM to every child at once, then one shared deadline: stopping them in turn added up
+    their shutdowns (the audience, the gateway, then the worker's flush)."""
+    running = [child for child in children if child.alive()]
+    for child in running:
+        child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in running:
+        try:
+            child.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+
 def spawn(name: str, args: Sequence[str], env: dict[str, str], logs: Path) -> Child:
     log_path = logs / f"{name}.log"
     log = log_path.open("ab")

@@ -17,7 +17,7 @@ import httpx
 
 from foundation.access import new_token, parse_token
 from foundation.broker import EmbeddedBroker, free_port
-from foundation.process import Child, spawn, wait_ready
+from foundation.process import Child, spawn, stop_all, wait_ready
 from foundation.settings import Settings
 from foundation.topics import ensure_topics, platform_topics
 
@@ -100,9 +100,7 @@ class LocalStack:
         return result
 
     def stop(self) -> None:
-        for child in (self.ingest, self.worker):
-            if child is not None:
-                child.stop()
+        stop_all([child for child in (self.ingest, self.worker) if child is not None])
         self.broker.stop()
 
     def __enter__(self) -> LocalStack:

@@ -20,6 +20,7 @@ children as QOE_ADMIN_TOKEN (the warehouse API registers it) and prints it with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,7 +35,7 @@ from rich.console import Console
 from foundation.access import Token, admin_token, admin_token_path, new_token
 from foundation.broker import EmbeddedBroker
 from foundation.kafka_security import kafka_python_options
-from foundation.process import Child, spawn, wait_ready
+from foundation.process import Child, spawn, stop_all, wait_ready
 from foundation.properties import DEFAULT_PROPERTY, Property
 from foundation.settings import Settings
 from foundation.topics import ensure_topics, platform_topics
@@ -94,14 +95,15 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         console.print("Ctrl-C stops everything.")
         return _supervise(console, children)
     except Shutdown:
-        console.print("stopping …")
+        # A Ctrl-C in a terminal also ends a pipe reading our output (`make up | tee`): stopping goes on.
+        with contextlib.suppress(OSError):
+            console.print("stopping …")
         return 0
     except (RuntimeError, TimeoutError, ValueError, RefusedError) as exc:
         console.print(f"[red]qoe up failed:[/red] {exc}")
         return 1
     finally:
-        for child in reversed(children):
-            child.stop()
+        stop_all(children)
         if broker is not None:
             broker.stop()
         for sig, handler in previous.items():
