@@ -48,6 +48,8 @@ class Shutdown(Exception):  # noqa: N818 - a signal, not an error
 
 
 PROPERTIES_ROUTE = "/v1/properties"
+AUDIENCE = "audience"
+AUDIENCE_STOP_S = 5.0
 
 
 def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
@@ -86,7 +88,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         wait_ready(_ready_urls(settings), children, options.ready_timeout_s)
         prop = ensure_default_property(settings)
         if options.audience:
-            children.append(spawn("audience", _audience_args(settings, options, prop.key), env, logs))
+            children.append(spawn(AUDIENCE, _audience_args(settings, options, prop.key), env, logs))
         _write_state(settings, bootstrap, broker, children)
         _print_urls(console, settings, bootstrap, broker is not None, logs)
         _print_token(console, settings, token)
@@ -103,11 +105,19 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         console.print(f"[red]qoe up failed:[/red] {exc}")
         return 1
     finally:
-        stop_all(children)
+        _stop(children)
         if broker is not None:
             broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop(children: list[Child]) -> None:
+    """The audience first, so its last beacons reach a gateway that still answers (with the gateway
+    gone it retried them until its deadline: 10 s); then the services together."""
+    audience = [child for child in children if child.name == AUDIENCE]
+    stop_all(audience, AUDIENCE_STOP_S)
+    stop_all([child for child in children if child.name != AUDIENCE])
 
 
 def ensure_admin_token(settings: Settings) -> Token:
