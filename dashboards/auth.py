@@ -11,6 +11,10 @@ other host or path can plant one), lasting ``QOE_DASHBOARDS_SESSION_HOURS`` from
 the user and the stamp of its password hash (:mod:`warehouse.users`), both checked on each request,
 so a new password or a disabled user ends the sessions opened before.
 
+Tenancy: a ``read`` user may be bound to one property (:mod:`warehouse.users`). The signed-in user
+carries it (``current_user.property_id``, looked up with the role and stamp, so a change counts
+within :data:`USER_CACHE_S`), and the pages read it with one call, :func:`viewer_property`.
+
 Forged requests: the forms (sign-in, sign-out, the admin page) carry a random token kept in the
 session and compared with :func:`hmac.compare_digest`. A cross-site form post carries no session
 cookie (SameSite=Lax), so it has no token to match; that also stops a sign-in forged with the
@@ -58,8 +62,12 @@ _CSRF_KEY = "csrf"
 _HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
+class NoViewerError(RuntimeError):
+    """:func:`viewer_property` was called where no user is signed in."""
+
+
 class SessionUser:
-    """The signed-in user, as Flask-Login asks for it."""
+    """The signed-in user, as Flask-Login asks for it (``current_user``)."""
 
     is_authenticated = True
     is_active = True
@@ -67,6 +75,11 @@ class SessionUser:
 
     def __init__(self, user: DashboardUser) -> None:
         self.user = user
+
+    @property
+    def property_id(self) -> str:
+        """The one property this user reads; empty: every property."""
+        return self.user.property_id
 
     def get_id(self) -> str:
         return f"{self.user.name}:{self.user.stamp}"  # names hold no ':'
@@ -87,6 +100,27 @@ def signed_in() -> SessionUser | None:
         return None
     user = current_user._get_current_object()
     return user if isinstance(user, SessionUser) else None
+
+
+def viewer_property() -> str:
+    """The property whose data alone the signed-in viewer may see: the one filter every page
+    (``dashboards.pages``) must apply to what it reads, in its layouts and callbacks.
+
+    Returns ``""`` for a viewer of every property (an admin, or a ``read`` user bound to none), so
+    the page reads all properties; otherwise the property id (``"brand-a"``), and the page must
+    keep to that property's rows, whatever property the viewer picked in a filter of its own
+    (a URL or a dropdown can be forged; this cannot). Looked up on each call, from the session's
+    user as the store has it (:data:`USER_CACHE_S`).
+
+    Raises :class:`NoViewerError` outside a request or without a signed-in user, rather than
+    answer ``""`` (every property) for nobody: every route but the public ones needs a session
+    (:func:`install_sessions`), so a page that gets here is called where no viewer is known, such
+    as Dash calling a layout at start.
+    """
+    user = signed_in()
+    if user is None:
+        raise NoViewerError("no user is signed in: the viewer's property is known only in a signed-in request")
+    return user.property_id
 
 
 def unauthorized() -> Response:

@@ -8,6 +8,16 @@ Every change is a new row; the newest row of a name is in force (see the migrati
 is an insert, and a change made within the same millisecond as the one before it is dated one
 millisecond later to stay the newest.
 
+Tenancy (issue 12): a ``read`` user may be bound to one property (:attr:`DashboardUser.property_id`),
+whose data alone the dashboards show it (``dashboards.auth.viewer_property``); empty: every
+property. Only an active property (:func:`warehouse.properties.list_properties`) may be given, and
+only to a ``read`` user: administration is not per property, so an ``admin`` is never bound. A
+change that names no property keeps the user's (a new password, a new role, disabling, a rehash);
+naming ``""`` unbinds it. A kept property is not checked again: a user whose property was revoked
+since keeps reading that property's data, as a token bound to it does; it is never widened to
+every property behind the operator's back. Promoting a bound user to ``admin`` is refused unless
+the change unbinds it too.
+
 Sessions name a user together with :attr:`DashboardUser.stamp`, a digest of the password hash in
 force: a new password ends every session signed in with the old one (the dashboards compare the
 stamp on each request), and a disabled user's sessions end too.
@@ -31,6 +41,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from clickhouse_connect.driver.client import Client
 
+from warehouse.properties import list_properties
 from warehouse.results import iso_ms
 
 TABLE = "dashboard_users"
@@ -40,7 +51,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 NAME_RULE = "a user name is 1 to 64 of a-z 0-9 _ . @ -, starting with a letter or digit"
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only bounds what one request can make it hash
-_COLUMNS = ("name", "password_hash", "role", "disabled", "updated_at", "updated_by")
+_COLUMNS = ("name", "password_hash", "role", "disabled", "updated_at", "updated_by", "property")
 _ONE_MS = timedelta(milliseconds=1)
 _hasher = PasswordHasher()
 
@@ -52,7 +63,8 @@ SELECT name,
        argMax(role, updated_at) AS current_role,
        argMax(disabled, updated_at) AS current_disabled,
        max(updated_at) AS last_updated_at,
-       argMax(updated_by, updated_at) AS last_updated_by
+       argMax(updated_by, updated_at) AS last_updated_by,
+       argMax(property, updated_at) AS current_property
 FROM dashboard_users
 """
 _ALL_SQL = _CURRENT + "GROUP BY name ORDER BY name"
@@ -60,7 +72,7 @@ _ONE_SQL = _CURRENT + "WHERE name = {name:String} GROUP BY name"
 
 
 class UserError(ValueError):
-    """A name, role or password the store refuses; the message says what is allowed."""
+    """A name, role, password or property the store refuses; the message says what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class DashboardUser:
     updated_at: datetime
     updated_by: str
     stamp: str
+    property_id: str = ""  # the one property the user reads; empty: every property (tenancy)
 
     @property
     def is_admin(self) -> bool:
@@ -85,6 +98,7 @@ class DashboardUser:
             "disabled": self.disabled,
             "updated_at": iso_ms(int(self.updated_at.timestamp() * 1000)),
             "updated_by": self.updated_by,
+            "property": self.property_id or None,
         }
 
 
@@ -117,12 +131,20 @@ def check_password(password: str) -> str:
     return password
 
 
-def save_user(client: Client, name: str, password: str, role: str, updated_by: str) -> DashboardUser:
-    """Creates the user, or gives an existing one this password and role and enables it."""
+def save_user(
+    client: Client, name: str, password: str, role: str, updated_by: str, *, property_id: str | None = None
+) -> DashboardUser:
+    """Creates the user, or gives an existing one this password and role and enables it.
+
+    ``property_id``: the one property the user reads; ``""``: every property; None (the default):
+    the user's property in force, kept (a new user: every property). A property given must be
+    active, and a bound user's role ``read`` (:class:`UserError` saying why not)."""
     check_name(name)
     checked_role = check_role(role)
-    password_hash = _hasher.hash(check_password(password))
-    return _write(client, _row(client, name), name, password_hash, checked_role, False, updated_by)
+    check_password(password)
+    previous = _row(client, name)
+    bound = _bindable_property(client, property_id, previous, checked_role)
+    return _write(client, previous, name, _hasher.hash(password), checked_role, False, updated_by, bound)
 
 
 def disable_user(client: Client, name: str, updated_by: str) -> DashboardUser | None:
@@ -130,7 +152,7 @@ def disable_user(client: Client, name: str, updated_by: str) -> DashboardUser | 
     row = _row(client, name)
     if row is None:
         return None
-    return _write(client, row, name, row.password_hash, row.user.role, True, updated_by)
+    return _write(client, row, name, row.password_hash, row.user.role, True, updated_by, row.user.property_id)
 
 
 def list_users(client: Client) -> list[DashboardUser]:
@@ -154,18 +176,41 @@ def verify_user(client: Client, name: str, password: str) -> DashboardUser | Non
     if not _verify(row.password_hash, password):
         return None
     if _hasher.check_needs_rehash(row.password_hash):  # hashed with weaker costs than today's
-        return _write(client, row, name, _hasher.hash(password), row.user.role, False, "rehash")
+        return _write(client, row, name, _hasher.hash(password), row.user.role, False, "rehash", row.user.property_id)
     return row.user
 
 
-def ensure_user(client: Client, name: str, password: str, role: str, updated_by: str) -> str:
-    """The user exists, enabled, with this role and password: ``created``, ``updated`` or
-    ``unchanged`` (no new hash is made when the password and role are those in force)."""
+def ensure_user(client: Client, name: str, password: str, role: str, updated_by: str, *, property_id: str = "") -> str:
+    """The user exists, enabled, with this role, password and property (default: every property):
+    ``created``, ``updated`` or ``unchanged`` (no new hash is made when they are those in force)."""
     row = _row(client, name)
-    if row is not None and not row.user.disabled and row.user.role == role and _verify(row.password_hash, password):
+    if (
+        row is not None
+        and not row.user.disabled
+        and row.user.role == role
+        and row.user.property_id == property_id
+        and _verify(row.password_hash, password)
+    ):
         return "unchanged"
-    save_user(client, name, password, role, updated_by)
+    save_user(client, name, password, role, updated_by, property_id=property_id)
     return "created" if row is None else "updated"
+
+
+def _bindable_property(client: Client, given: str | None, previous: _Row | None, role: Role) -> str:
+    """The property the saved user reads ('' for every one): ``given``, or the previous one kept
+    (not looked up again, see the module's docstring). UserError saying why not."""
+    if given is None:
+        kept = previous.user.property_id if previous is not None else ""
+        if kept and role != "read":
+            raise UserError(f"the user is bound to property {kept!r}: unbind it (property '') to make it {role}")
+        return kept
+    if not given:
+        return ""
+    if role != "read":
+        raise UserError("a user bound to a property has the read role only: administration is not per property")
+    if given not in {prop.property_id for prop in list_properties(client) if prop.active}:
+        raise UserError(f"no active property {given!r} (qoe properties list)")
+    return given
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -194,18 +239,27 @@ def _from_record(record: dict[str, Any]) -> _Row:
         updated_at=_utc(record["last_updated_at"]),
         updated_by=str(record["last_updated_by"]),
         stamp=_stamp(password_hash),
+        property_id=str(record["current_property"]),
     )
     return _Row(user, password_hash)
 
 
 def _write(
-    client: Client, previous: _Row | None, name: str, password_hash: str, role: Role, disabled: bool, updated_by: str
+    client: Client,
+    previous: _Row | None,
+    name: str,
+    password_hash: str,
+    role: Role,
+    disabled: bool,
+    updated_by: str,
+    property_id: str,
 ) -> DashboardUser:
     at = _now_ms()
     if previous is not None and at <= previous.user.updated_at:
         at = previous.user.updated_at + _ONE_MS  # argMax must see this row as the newest
-    client.insert(TABLE, [[name, password_hash, role, disabled, at, updated_by]], column_names=list(_COLUMNS))
-    return DashboardUser(name, role, disabled, at, updated_by, _stamp(password_hash))
+    row = [name, password_hash, role, disabled, at, updated_by, property_id]
+    client.insert(TABLE, [row], column_names=list(_COLUMNS))
+    return DashboardUser(name, role, disabled, at, updated_by, _stamp(password_hash), property_id)
 
 
 def _stamp(password_hash: str) -> str:

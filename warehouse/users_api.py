@@ -6,6 +6,10 @@ erasure route they are tagged ``admin``, which the gateway never forwards; opera
 warehouse opens in one process only: while the platform runs, ``qoe users`` asks the process
 that holds it (as ``qoe erase`` does). The password travels in the request body, never in the
 URL or a log line.
+
+Tenancy: a ``read`` user may be bound to one property (``property``), whose data alone the
+dashboards show it; a change that names no property (omitted or null) keeps the user's, ``""``
+unbinds it (:func:`warehouse.users.save_user`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ class UserChange(BaseModel):
     password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
     role: Role
     updated_by: str = Field("", max_length=200, description="Who made the change, for the table's record.")
+    property: str | None = Field(
+        None,
+        max_length=63,
+        description="Bind the user to this property (an id of GET /v1/properties, active): the dashboards show "
+        "it that property's data only. Read role only: administration is not per property. Empty: every "
+        "property. Omitted or null: the user's property is kept (a new user: every property).",
+    )
 
 
 class Disabling(BaseModel):
@@ -52,24 +63,28 @@ def users_router() -> APIRouter:
 
     @router.get(USERS_ROUTE, summary="Admin: the dashboards' users")
     def users(client: WarehouseDep) -> OrjsonResponse:
-        """**Admin only.** Every user with its role and state; never a password or its hash."""
+        """**Admin only.** Every user with its role, state and property (null: every property);
+        never a password or its hash."""
         return OrjsonResponse({"users": [user.to_json() for user in list_users(client)]})
 
     @router.put(
         f"{USERS_ROUTE}/{{name}}",
-        summary="Admin: create a dashboards user or set its password and role",
+        summary="Admin: create a dashboards user or set its password, role and property",
         responses=problems(
             {
                 400: "The body cannot be read as JSON (FastAPI's answer to bytes that are not UTF-8).",
-                422: "A bad body: a field FastAPI refuses (a list), or a password the store refuses (a message).",
+                422: "A bad body: a field FastAPI refuses (a list), or a password or property the store refuses: "
+                "no active property of that id, an admin bound to a property, a bound user made admin without "
+                "unbinding it (a message).",
             }
         ),
     )
     def put_user(name: UserName, body: UserChange, client: WarehouseDep) -> OrjsonResponse:
-        """**Admin only.** Creates the user, or gives it this password and role and enables it
-        (its open sessions end)."""
+        """**Admin only.** Creates the user, or gives it this password and role (and property, when
+        one is given) and enables it (its open sessions end)."""
+        password, by = body.password.get_secret_value(), body.updated_by or "api"
         try:
-            user = save_user(client, name, body.password.get_secret_value(), body.role, body.updated_by or "api")
+            user = save_user(client, name, password, body.role, by, property_id=body.property)
         except UserError as exc:
             return problem(422, str(exc))
         return OrjsonResponse(user.to_json())

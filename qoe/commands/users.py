@@ -5,6 +5,12 @@ password and role, and prints a generated password once (``--password-stdin`` re
 for scripts and password managers); ``qoe users list``; ``qoe users disable N``. Passwords are
 stored as argon2id hashes (:mod:`warehouse.users`).
 
+Tenancy: ``qoe users create --name N --role read --property brand-a`` binds a read user to one
+active property, whose data alone the dashboards show it; ``--property ''`` unbinds it (every
+property); without ``--property`` a new user sees every property and an existing one keeps its
+property (so a new password or role neither widens nor narrows what it sees). ``list`` shows each
+user's property, ``*`` for every property.
+
 While the platform runs on the embedded warehouse, its worker holds the warehouse, so the command
 asks it through the admin routes of :mod:`warehouse.users_api` with the operator's admin token
 (as ``qoe erase`` does); otherwise it writes here. Exit 0: done; 1: refused or failed (the
@@ -26,7 +32,7 @@ PURPOSE = "manage dashboards users"
 
 
 class UserStore(Protocol):
-    def save(self, name: str, password: str, role: str, by: str) -> dict[str, Any]: ...
+    def save(self, name: str, password: str, role: str, by: str, property_id: str | None) -> dict[str, Any]: ...
     def users(self) -> list[dict[str, Any]]: ...
     def disable(self, name: str, by: str) -> dict[str, Any] | None: ...
 
@@ -41,8 +47,14 @@ def register(subparsers: Any) -> None:
     create.add_argument("--name", required=True, help="the user name (a-z 0-9 _ . @ -)")
     create.add_argument("--role", required=True, choices=ROLES, help="read: the dashboards; admin: also API tokens")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not generate it")
+    create.add_argument(
+        "--property",
+        default=None,
+        help="bind a read user to this property: the dashboards show it that property's data only; '' unbinds it; "
+        "omitted: a new user sees every property, an existing one keeps its property",
+    )
     create.set_defaults(handler=_create)
-    commands.add_parser("list", help="list the users and their roles").set_defaults(handler=_list)
+    commands.add_parser("list", help="list the users, their roles and properties").set_defaults(handler=_list)
     disable = commands.add_parser("disable", help="disable a user: no sign-in, open sessions end")
     disable.add_argument("name")
     disable.set_defaults(handler=_disable)
@@ -57,13 +69,14 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     except UserError as exc:
         return fail(str(exc))
     try:
-        user = open_store(settings).save(name, password, args.role, operator())
+        user = open_store(settings).save(name, password, args.role, operator(), args.property)
     except (RefusedError, UserError) as exc:
         return fail(str(exc))
     if not args.password_stdin:
         sys.stdout.write(f"{password}\n")
         sys.stderr.write("this password is shown once: store it now\n")
-    sys.stderr.write(f"dashboards user {user['name']!r} ({user['role']}) saved\n")
+    bound = f", property {user['property']}" if user.get("property") else ", every property"
+    sys.stderr.write(f"dashboards user {user['name']!r} ({user['role']}{bound}) saved\n")
     return 0
 
 
@@ -72,10 +85,12 @@ def _list(_: argparse.Namespace, settings: Settings) -> int:
         users = open_store(settings).users()
     except RefusedError as exc:
         return fail(str(exc))
-    lines = [f"{'name':<24} {'role':<6} {'state':<9} {'updated_at':<30} updated_by"]
+    lines = [f"{'name':<24} {'role':<6} {'state':<9} {'property':<24} {'updated_at':<30} updated_by"]
     for user in users:
         state = "disabled" if user["disabled"] else "enabled"
-        lines.append(f"{user['name']:<24} {user['role']:<6} {state:<9} {user['updated_at']:<30} {user['updated_by']}")
+        bound = user.get("property") or "*"  # every property; * is no property id
+        line = f"{user['name']:<24} {user['role']:<6} {state:<9} {bound:<24} {user['updated_at']:<30}"
+        lines.append(f"{line} {user['updated_by']}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -134,8 +149,8 @@ class HostStore:
         self.url = url
         self.settings = settings
 
-    def save(self, name: str, password: str, role: str, by: str) -> dict[str, Any]:
-        body = {"password": password, "role": role, "updated_by": by}
+    def save(self, name: str, password: str, role: str, by: str, property_id: str | None) -> dict[str, Any]:
+        body = {"password": password, "role": role, "updated_by": by, "property": property_id}
         return self._ask("PUT", f"/{name}", body, about="the user")
 
     def users(self) -> list[dict[str, Any]]:
@@ -160,11 +175,11 @@ class WarehouseStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def save(self, name: str, password: str, role: str, by: str) -> dict[str, Any]:
+    def save(self, name: str, password: str, role: str, by: str, property_id: str | None) -> dict[str, Any]:
         from warehouse.users import save_user
 
         with warehouse_here(self.settings, PURPOSE) as client:
-            return save_user(client, name, password, role, by).to_json()
+            return save_user(client, name, password, role, by, property_id=property_id).to_json()
 
     def users(self) -> list[dict[str, Any]]:
         from warehouse.users import list_users

@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from flask_login import current_user  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
 from dashboards.app import create_dashboards
-from dashboards.auth import PUBLIC_ENDPOINTS
+from dashboards.auth import PUBLIC_ENDPOINTS, NoViewerError, viewer_property
 from dashboards.data import DashboardData
 from foundation.settings import Settings
 from tests.factories.dashboards import add_user, form_token, sign_in, signed_in_client
 from warehouse.access import list_tokens
-from warehouse.users import disable_user, save_user
+from warehouse.properties import create_property
+from warehouse.users import disable_user, generate_password, save_user
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # a browser's
 COOKIE, PLAIN_COOKIE = "__Host-qoe-dashboards", "qoe-dashboards"
@@ -288,3 +290,44 @@ def test_replicas_with_one_secret_key_share_sessions(
     unkeyed = dashboards(settings, warehouse).server.test_client()  # a random key of its own
     unkeyed.set_cookie(COOKIE, cookie.value)
     assert unkeyed.get("/_dash-layout").status_code == 401
+
+
+def test_a_user_bound_to_a_property_carries_it_on_the_signed_in_user(
+    app: Any, people: dict[str, str], warehouse: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the pages filter by: ``current_user.property_id`` and :func:`viewer_property`."""
+    monkeypatch.setattr("dashboards.auth.USER_CACHE_S", 0.0)
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    password = generate_password()
+    save_user(warehouse, "brand-ops", password, "read", "test", property_id="brand-a")
+    client = signed_in_client(app.server.test_client(), "brand-ops", password)
+    with client:  # keeps the last request's context, to look at its user
+        assert client.get("/_dash-layout").status_code == 200
+        assert current_user.property_id == "brand-a" and current_user.user.role == "read"
+        assert viewer_property() == "brand-a"
+
+    for name in ("reader", "boss"):  # unbound: every property
+        unbound = signed_in_client(app.server.test_client(), name, people[name])
+        with unbound:
+            unbound.get("/_dash-layout")
+            assert current_user.property_id == "" and viewer_property() == ""
+
+    moved = "a new password, long enough"
+    create_property(warehouse, "brand-b", "Brand B", (), "ops")
+    save_user(warehouse, "brand-ops", moved, "read", "test", property_id="brand-b")
+    assert client.get("/_dash-layout").status_code == 401, "a change of property comes with a new password"
+    client = signed_in_client(app.server.test_client(), "brand-ops", moved)
+    with client:
+        client.get("/_dash-layout")
+        assert viewer_property() == "brand-b"
+
+
+def test_there_is_no_viewer_property_without_a_signed_in_user(app: Any) -> None:
+    """Not "" (every property) for nobody: outside a request, or on a public page without a session."""
+    with pytest.raises(NoViewerError):
+        viewer_property()
+    client = app.server.test_client()
+    with client:
+        assert client.get("/login").status_code == 200
+        with pytest.raises(NoViewerError, match="no user is signed in"):
+            viewer_property()

@@ -8,6 +8,7 @@ import pytest
 from argon2 import PasswordHasher
 from clickhouse_connect.driver.client import Client
 
+from warehouse.properties import create_property, revoke_property
 from warehouse.users import (
     MIN_PASSWORD_LENGTH,
     UserError,
@@ -122,3 +123,119 @@ def test_generated_passwords_are_long_random_and_accepted(warehouse: Client) -> 
     passwords = {generate_password() for _ in range(20)}
     assert len(passwords) == 20 and all(len(p) >= 24 for p in passwords)
     save_user(warehouse, "ops", passwords.pop(), "read", "test")
+
+
+# --- tenancy: a read user bound to one property ------------------------------------------------
+
+
+@pytest.fixture
+def brands(warehouse: Client) -> Client:
+    """Two active properties, brand-a and brand-b."""
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    create_property(warehouse, "brand-b", "Brand B", (), "ops")
+    return warehouse
+
+
+def test_a_read_user_bound_to_a_property_reads_it_after_sign_in(brands: Client) -> None:
+    saved = save_user(brands, "brand-a-ops", PASSWORD, "read", "test", property_id="brand-a")
+    assert saved.property_id == "brand-a" and saved.to_json()["property"] == "brand-a"
+    signed_in = verify_user(brands, "brand-a-ops", PASSWORD)
+    assert signed_in is not None and signed_in.property_id == "brand-a"
+    save_user(brands, "everyone", PASSWORD, "read", "test")
+    listed = {u.name: (u.property_id, u.to_json()["property"]) for u in list_users(brands)}
+    assert listed == {"brand-a-ops": ("brand-a", "brand-a"), "everyone": ("", None)}
+    stored = brands.query("SELECT name, property FROM dashboard_users ORDER BY name").result_rows
+    assert [tuple(row) for row in stored] == [("brand-a-ops", "brand-a"), ("everyone", "")]
+
+
+def test_a_new_password_or_role_keeps_the_property_unless_another_is_given(brands: Client) -> None:
+    """The decision: a change that names no property keeps the user's, so a password reset never
+    widens what a bound user sees; "" unbinds it, another id moves it."""
+    save_user(brands, "ops", PASSWORD, "read", "test", property_id="brand-a")
+    kept = save_user(brands, "ops", "a new password, long enough", "read", "test")
+    assert kept.property_id == "brand-a"
+    found = find_user(brands, "ops")
+    assert found is not None and found.property_id == "brand-a" and found.stamp == kept.stamp
+    moved = save_user(brands, "ops", PASSWORD, "read", "test", property_id="brand-b")
+    assert moved.property_id == "brand-b" and verify_user(brands, "ops", PASSWORD) == moved
+    unbound = save_user(brands, "ops", PASSWORD, "read", "test", property_id="")
+    assert unbound.property_id == "" and [u.property_id for u in list_users(brands)] == [""]
+    assert save_user(brands, "ops", PASSWORD, "read", "test").property_id == "", "unbound stays unbound"
+
+
+def test_disabling_and_saving_again_keep_the_property(brands: Client) -> None:
+    save_user(brands, "ops", PASSWORD, "read", "test", property_id="brand-a")
+    disabled = disable_user(brands, "ops", "cli:someone")
+    assert disabled is not None and disabled.property_id == "brand-a"
+    assert [(u.disabled, u.property_id) for u in list_users(brands)] == [(True, "brand-a")]
+    enabled = save_user(brands, "ops", PASSWORD, "read", "test")
+    assert (enabled.disabled, enabled.property_id) == (False, "brand-a"), "enabled again, still bound"
+
+
+def test_a_rehash_at_sign_in_keeps_the_property(brands: Client) -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    row = ["ops", weak, "read", False, datetime.now(UTC), "an older release", "brand-a"]
+    brands.insert("dashboard_users", [row], column_names=[*COLUMNS, "property"])
+    signed_in = verify_user(brands, "ops", PASSWORD)
+    assert signed_in is not None and signed_in.updated_by == "rehash" and signed_in.property_id == "brand-a"
+    found = find_user(brands, "ops")
+    assert found is not None and found.property_id == "brand-a"
+
+
+def test_a_user_saved_before_properties_reads_every_property(warehouse: Client) -> None:
+    """Rows written without the column (before migration 0048) read as every property."""
+    row = ["ops", PasswordHasher().hash(PASSWORD), "read", False, datetime.now(UTC), "an older release"]
+    warehouse.insert("dashboard_users", [row], column_names=COLUMNS)
+    signed_in = verify_user(warehouse, "ops", PASSWORD)
+    assert signed_in is not None and signed_in.property_id == "" and signed_in.to_json()["property"] is None
+
+
+@pytest.mark.parametrize(
+    ("role", "property_id", "reason"),
+    [
+        ("read", "brand-z", "no active property 'brand-z'"),
+        ("read", "Not An Id", "no active property"),
+        ("read", "brand-c", "no active property 'brand-c'"),  # revoked
+        ("admin", "brand-a", "read role only: administration is not per property"),
+    ],
+)
+def test_a_user_is_bound_only_to_an_active_property_and_as_a_reader(
+    brands: Client, role: str, property_id: str, reason: str
+) -> None:
+    create_property(brands, "brand-c", "Brand C", (), "ops")
+    revoke_property(brands, "brand-c", "ops")
+    with pytest.raises(UserError, match=reason):
+        save_user(brands, "ops", PASSWORD, role, "test", property_id=property_id)
+    assert stored_rows(brands) == []
+
+
+def test_a_bound_user_becomes_an_admin_only_when_unbound_at_once(brands: Client) -> None:
+    save_user(brands, "ops", PASSWORD, "read", "test", property_id="brand-a")
+    with pytest.raises(UserError, match="bound to property 'brand-a': unbind it"):
+        save_user(brands, "ops", PASSWORD, "admin", "test")  # keeping brand-a would make a bound admin
+    with pytest.raises(UserError, match="read role only"):
+        save_user(brands, "ops", PASSWORD, "admin", "test", property_id="brand-a")
+    assert [(u.role, u.property_id) for u in list_users(brands)] == [("read", "brand-a")]
+    promoted = save_user(brands, "ops", PASSWORD, "admin", "test", property_id="")
+    assert (promoted.role, promoted.property_id) == ("admin", "")
+
+
+def test_a_kept_property_is_not_checked_again_once_revoked(brands: Client) -> None:
+    """A revoked property's reader keeps reading it (as its bound tokens do): never widened to every property."""
+    save_user(brands, "ops", PASSWORD, "read", "test", property_id="brand-a")
+    revoke_property(brands, "brand-a", "ops")
+    assert save_user(brands, "ops", "a new password, long enough", "read", "test").property_id == "brand-a"
+    with pytest.raises(UserError, match="no active property 'brand-a'"):
+        save_user(brands, "other", PASSWORD, "read", "test", property_id="brand-a")
+
+
+def test_ensure_makes_the_user_unbound(brands: Client) -> None:
+    """The bootstrap admin: a user of that name bound meanwhile is unbound and made admin again."""
+    assert ensure_user(brands, "admin", PASSWORD, "admin", "bootstrap") == "created"
+    save_user(brands, "admin", PASSWORD, "read", "test", property_id="brand-a")
+    assert ensure_user(brands, "admin", PASSWORD, "admin", "bootstrap") == "updated"
+    found = find_user(brands, "admin")
+    assert found is not None and (found.role, found.property_id) == ("admin", "")
+    assert ensure_user(brands, "admin", PASSWORD, "admin", "bootstrap") == "unchanged"
+    save_user(brands, "reader", PASSWORD, "read", "test", property_id="brand-a")
+    assert ensure_user(brands, "reader", PASSWORD, "read", "test", property_id="brand-a") == "unchanged"

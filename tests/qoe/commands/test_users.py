@@ -20,7 +20,8 @@ from qoe.commands.users import admin_password_path, ensure_admin_password
 from tests.factories.access import ADMIN
 from warehouse.access import create_token, ensure_token, load_tokens
 from warehouse.app import create_api
-from warehouse.users import verify_user
+from warehouse.properties import create_property
+from warehouse.users import find_user, verify_user
 from warehouse.users_api import USERS_ROUTE, users_router
 
 
@@ -77,6 +78,67 @@ def test_users_are_managed_through_the_running_platform(
 ) -> None:
     errors = exercise(warehouse, capsys, monkeypatch)
     assert f"asking it ({running_platform})" in errors
+
+
+def exercise_properties(warehouse: Client, capsys: pytest.CaptureFixture[str]) -> str:
+    """A read user bound to a property, kept through a new password, listed, refused when it cannot be."""
+    create_property(warehouse, "brand-a", "Brand A", (), "ops")
+    assert main(["users", "create", "--name", "brand", "--role", "read", "--property", "brand-a"]) == 0
+    bound = capsys.readouterr()
+    assert "(read, property brand-a) saved" in bound.err
+    assert verify_user(warehouse, "brand", bound.out.strip()) is not None
+    assert main(["users", "create", "--name", "brand", "--role", "read"]) == 0, "a new password: property kept"
+    kept = capsys.readouterr()
+    assert "(read, property brand-a) saved" in kept.err
+    user = verify_user(warehouse, "brand", kept.out.strip())
+    assert user is not None and user.property_id == "brand-a"
+
+    assert main(["users", "create", "--name", "everyone", "--role", "read"]) == 0
+    assert "(read, every property) saved" in capsys.readouterr().err
+    assert main(["users", "list"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["name", "role", "state", "property"]
+    assert [line.split()[:4] for line in rows] == [
+        ["brand", "read", "enabled", "brand-a"],
+        ["everyone", "read", "enabled", "*"],
+    ]
+
+    assert main(["users", "create", "--name", "other", "--role", "read", "--property", "brand-z"]) == 1
+    unknown = capsys.readouterr()
+    assert unknown.out == "", "no password is shown for a user that was not saved"
+    assert main(["users", "create", "--name", "brand", "--role", "admin"]) == 1
+    promoted = capsys.readouterr()
+    assert main(["users", "create", "--name", "boss", "--role", "admin", "--property", "brand-a"]) == 1
+    bound_admin = capsys.readouterr()
+    assert find_user(warehouse, "other") is None and find_user(warehouse, "boss") is None
+    found = find_user(warehouse, "brand")
+    assert found is not None and (found.role, found.property_id) == ("read", "brand-a")
+
+    assert main(["users", "create", "--name", "brand", "--role", "admin", "--property", ""]) == 0
+    assert "(admin, every property) saved" in capsys.readouterr().err
+    return unknown.err + promoted.err + bound_admin.err
+
+
+def assert_property_refusals(errors: str) -> None:
+    assert "no active property 'brand-z'" in errors
+    assert "bound to property 'brand-a': unbind it" in errors
+    assert "read role only" in errors
+
+
+@pytest.mark.integration
+def test_a_read_user_bound_to_a_property_here(
+    platform_env: Settings, warehouse: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_property_refusals(exercise_properties(warehouse, capsys))
+
+
+@pytest.mark.integration
+def test_a_read_user_bound_to_a_property_through_the_running_platform(
+    running_platform: str, warehouse: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    errors = exercise_properties(warehouse, capsys)
+    assert_property_refusals(errors)
+    assert "the platform refused the user: 422" in errors
 
 
 @pytest.mark.integration
