@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "qoe_pk_"
 _KEY = re.compile(PROPERTY_KEY_PATTERN)
-_PROPERTY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+PROPERTY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # a property id: see valid_property_id
+_PROPERTY_ID = re.compile(PROPERTY_ID_PATTERN)
 _ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 DEFAULT_PROPERTY = "default"  # the property ``qoe up`` creates, and beacons without a key join when keys are optional
 
@@ -128,8 +129,9 @@ class PropertyKeys:
 
     ``load`` returns every property (revoked ones are dropped here). A failed load keeps the last
     good snapshot (keys change rarely, and beacons must not stop while the warehouse is away); an
-    unknown key reloads at most every ``unknown_reload_s``, so a property works as soon as
-    ``qoe properties create`` returns. Concurrent lookups share one reload.
+    unknown key reloads them, at most every ``unknown_reload_s`` (a lookup waits for the next
+    allowed reload), so a property works as soon as ``qoe properties create`` returns; unknown
+    keys cost a reload a second, not one each. Concurrent lookups share one reload.
     """
 
     load: Callable[[], Awaitable[Iterable[Property]]]
@@ -150,13 +152,18 @@ class PropertyKeys:
         if time.monotonic() - self._loaded_at > self.refresh_every_s:
             await self.reload()
         found = self._by_key.get(key)
-        if found is None and valid_property_key(key) and time.monotonic() - self._tried_at > self.unknown_reload_s:
-            await self.reload()
+        if found is None and valid_property_key(key):
+            # A key created just after the last reload must not be refused: wait for the next
+            # allowed one (concurrent lookups share it) rather than answer 403 to a new property.
+            asked_at = time.monotonic()
+            await asyncio.sleep(max(0.0, self._tried_at + self.unknown_reload_s - asked_at))
+            await self.reload(asked_at)
             found = self._by_key.get(key)
         return found
 
-    async def reload(self) -> None:
-        asked_at = time.monotonic()
+    async def reload(self, asked_at: float | None = None) -> None:
+        """Load the snapshot, unless another lookup did since ``asked_at`` (default: now)."""
+        asked_at = time.monotonic() if asked_at is None else asked_at
         async with self._lock:
             if self._tried_at >= asked_at:  # another lookup reloaded while this one waited
                 return

@@ -99,20 +99,42 @@ def test_a_key_is_found_and_a_revoked_one_is_not() -> None:
     assert asyncio.run(keys.lookup(revoked.key)) is None
 
 
-def test_a_new_key_works_at_once_but_unknown_keys_reload_at_most_once_a_second() -> None:
+def test_a_key_created_just_after_a_reload_works_at_once() -> None:
     loader = _Loader()
-    keys = PropertyKeys(loader, refresh_every_s=60, unknown_reload_s=60)
+    keys = PropertyKeys(loader, refresh_every_s=60, unknown_reload_s=0.2)
     created = _property()
 
-    async def scenario() -> None:
-        assert await keys.lookup(created.key) is None  # first lookup loads the (empty) snapshot
+    async def scenario() -> Property | None:
+        assert await keys.lookup(new_property_key()) is None  # loads the (empty) snapshot, twice at most
         loader.properties.append(created)
-        assert await keys.lookup(new_property_key()) is None  # within unknown_reload_s: no reload
-        keys.unknown_reload_s = 0.0
-        assert await keys.lookup(created.key) == created
+        return await keys.lookup(created.key)  # within unknown_reload_s of the last reload: waits for the next
+
+    assert asyncio.run(scenario()) == created
+
+
+def test_unknown_keys_share_one_reload_per_interval() -> None:
+    loader = _Loader()
+    keys = PropertyKeys(loader, refresh_every_s=60, unknown_reload_s=0.2)
+
+    async def scenario() -> None:
+        await keys.lookup(new_property_key())
+        before = loader.calls
+        assert await asyncio.gather(*(keys.lookup(new_property_key()) for _ in range(50))) == [None] * 50
+        assert loader.calls == before + 1
 
     asyncio.run(scenario())
-    assert loader.calls == 2
+
+
+def test_a_malformed_key_never_reloads() -> None:
+    loader = _Loader()
+    keys = PropertyKeys(loader, refresh_every_s=60, unknown_reload_s=0.2)
+
+    async def scenario() -> None:
+        await keys.lookup("not-a-key")
+        await keys.lookup("not-a-key")
+
+    asyncio.run(scenario())
+    assert loader.calls == 1
 
 
 def test_a_failed_reload_keeps_the_last_snapshot() -> None:
