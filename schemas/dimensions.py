@@ -7,7 +7,8 @@ users may filter and break down by it, its Stats API name.
 
 Where a value comes from follows one rule, shared with the raw-event table: an edge's geo headers
 beat what a client claims (``SERVER_FIRST``), and a client's device hints beat user-agent parsing
-(``CLIENT_FIRST``).
+(``CLIENT_FIRST``). The property (tenancy) is the server's alone (``SERVER``): ingest resolves it
+from the beacon's property key, and a client cannot claim one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final, Literal
 
 
 class Source(Enum):
+    SERVER = "server"  # the server's context only
     CLIENT = "client"  # the beacon's context only
     SERVER_FIRST = "server_first"  # the server's context (edge geo), else the client's
     CLIENT_FIRST = "client_first"  # the client's context, else the server's (user-agent parsing)
@@ -29,12 +31,14 @@ class Source(Enum):
 class Dimension:
     column: str  # column of views, view_deltas and the rollups
     source: Source
-    field: str  # the field of the beacon's context (or sdk block) it is read from
+    field: str  # the field of the beacon's context (or sdk block, or the server's context) it is read from
     label: str  # what the dashboards call it
     api_name: str | None = None  # the Stats API's filter and breakdown name; None: not sliced by users
 
 
 VIEW_DIMENSIONS: Final[tuple[Dimension, ...]] = (
+    # The property (app, brand or environment) of the view's first beacon; a bound token reads one.
+    Dimension("property", Source.SERVER, "property", "Property", "property"),
     # The CDN the view started on; pathway changes move later time slices to the new one.
     Dimension("cdn", Source.CLIENT, "cdn", "CDN", "cdn"),
     Dimension("country", Source.SERVER_FIRST, "country", "Country", "country"),
@@ -58,4 +62,4 @@ VIEW_DIMENSION_COLUMNS: Final[tuple[str, ...]] = tuple(d.column for d in VIEW_DI
 SLICES: Final[Mapping[str, Dimension]] = {d.api_name: d for d in VIEW_DIMENSIONS if d.api_name is not None}
 
 # The same names as a type, for API signatures; tests/schemas checks it against SLICES.
-SliceName = Literal["cdn", "country", "asn", "device_type", "player", "title", "stream_type"]
+SliceName = Literal["property", "cdn", "country", "asn", "device_type", "player", "title", "stream_type"]

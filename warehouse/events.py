@@ -75,29 +75,39 @@ def erase_viewer(client: Client, viewer_id: str) -> dict[str, int]:
 
 
 # --- reads ----------------------------------------------------------------------------------
-def one_view_sql(columns: str) -> str:
+def one_view_sql(columns: str, of_property: bool = False) -> str:
     """``columns`` of one view's events (``{view_id:String}``), one row per seq, in seq order, at
-    most ``{limit:UInt32}``: the newest received copy of each event (see the module docstring)."""
+    most ``{limit:UInt32}``: the newest received copy of each event (see the module docstring).
+    ``of_property``: only the events posted for ``{property:String}``."""
     return (
-        f"SELECT {columns} FROM {TABLE} WHERE view_id = {{view_id:String}} "
+        f"SELECT {columns} FROM {TABLE} WHERE view_id = {{view_id:String}}{_in_property(of_property)} "
         "ORDER BY seq, received_at DESC LIMIT 1 BY seq LIMIT {limit:UInt32}"
     )
 
 
-def view_events(client: Client, view_id: str, limit: int = 5000) -> pd.DataFrame:
-    """One view's events in sequence order, duplicates folded; no rows for an unknown view."""
+def _in_property(of_property: bool) -> str:
+    return " AND property = {property:String}" if of_property else ""
+
+
+def view_events(client: Client, view_id: str, limit: int = 5000, property_id: str = "") -> pd.DataFrame:
+    """One view's events in sequence order, duplicates folded; no rows for an unknown view.
+    ``property_id``: only the events posted for that property (tenancy); empty: every one."""
     frame = query_frame(
         client,
-        one_view_sql("seq, ts, received_at, type, playhead_ms, attrs, cdn"),
-        {"view_id": view_id, "limit": limit},
+        one_view_sql("seq, ts, received_at, type, playhead_ms, attrs, cdn", bool(property_id)),
+        {"view_id": view_id, "limit": limit, "property": property_id},
     )
     return utc(frame, "ts", "received_at")
 
 
-def timeline(client: Client, view_id: str, clock_offset_ms: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
-    """One view's events as the player sent them, duplicates folded, plus the server-clock time of each."""
+def timeline(
+    client: Client, view_id: str, clock_offset_ms: int = 0, limit: int = 10_000, property_id: str = ""
+) -> list[dict[str, Any]]:
+    """One view's events as the player sent them, duplicates folded, plus the server-clock time of
+    each. ``property_id``: only the events posted for that property; empty: every one."""
     rows = client.query(
-        one_view_sql("attrs, toUnixTimestamp64Milli(received_at)"), parameters={"view_id": view_id, "limit": limit}
+        one_view_sql("attrs, toUnixTimestamp64Milli(received_at)", bool(property_id)),
+        parameters={"view_id": view_id, "limit": limit, "property": property_id},
     ).result_rows
     events = []
     for attrs, received in rows:
@@ -108,9 +118,11 @@ def timeline(client: Client, view_id: str, clock_offset_ms: int = 0, limit: int 
     return events
 
 
-def has_events(client: Client, view_id: str) -> bool:
+def has_events(client: Client, view_id: str, property_id: str = "") -> bool:
+    """Whether an event of the view is stored (with ``property_id``: one posted for that property)."""
     rows = client.query(
-        f"SELECT count() FROM {TABLE} WHERE view_id = {{view_id:String}}", parameters={"view_id": view_id}
+        f"SELECT count() FROM {TABLE} WHERE view_id = {{view_id:String}}{_in_property(bool(property_id))}",
+        parameters={"view_id": view_id, "property": property_id},
     ).result_rows
     return bool(rows and rows[0][0])
 
@@ -150,12 +162,16 @@ def active_views_by_cdn(client: Client, minutes: int) -> pd.DataFrame:
     return utc(frame, "minute")
 
 
-def event_summary(client: Client, minutes: int | None = None) -> dict[str, Any]:
-    """Rows stored, distinct events among them, and the newest receive time: the pipeline's pulse."""
-    where = "WHERE received_at >= now() - toIntervalMinute({minutes:UInt32})" if minutes else ""
+def event_summary(client: Client, minutes: int | None = None, property_id: str = "") -> dict[str, Any]:
+    """Rows stored, distinct events among them, and the newest receive time: the pipeline's pulse.
+    ``property_id``: of the events posted for that property only; empty: of every one."""
+    conditions = ["received_at >= now() - toIntervalMinute({minutes:UInt32})"] if minutes else []
+    if property_id:
+        conditions.append("property = {property:String}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     rows, distinct, views, newest = client.query(
         f"SELECT count(), uniqExact(view_id, seq), uniqExact(view_id), max(received_at) FROM {TABLE} {where}",
-        parameters={"minutes": minutes or 0},
+        parameters={"minutes": minutes or 0, "property": property_id},
     ).result_rows[0]
     return {
         "rows": int(rows),

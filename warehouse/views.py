@@ -149,12 +149,14 @@ def erase_viewer(client: Client, viewer_id: str) -> dict[str, int]:
 
 
 # --- the Stats API and the dashboards -------------------------------------------------------
-def view(client: Client, view_id: str) -> dict[str, Any] | None:
-    """The latest state of one view, times as ISO 8601, or None."""
+def view(client: Client, view_id: str, property_id: str = "") -> dict[str, Any] | None:
+    """The latest state of one view, times as ISO 8601, or None; with ``property_id``, None for a
+    view of another property too (a view's property never changes, so this filters its rows)."""
     times = ", ".join(f"toUnixTimestamp64Milli({c}) AS {c}" for c in TIME_COLUMNS)
     others = ", ".join(c for c in COLUMNS[1:] if c not in TIME_COLUMNS)
+    where = "view_id = {view_id:String}" + (" AND property = {property:String}" if property_id else "")
     result = client.query(
-        latest_sql(f"{others}, {times}", "view_id = {view_id:String}"), parameters={"view_id": view_id}
+        latest_sql(f"{others}, {times}", where), parameters={"view_id": view_id, "property": property_id}
     )
     if not result.result_rows:
         return None

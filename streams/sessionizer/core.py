@@ -203,12 +203,7 @@ class Sessionizer:
         session = self.sessions.get(beacon.view_id)
         if session is None:
             meta = ViewMeta(
-                beacon.view_id,
-                beacon.viewer_id,
-                beacon.dims,
-                beacon.clock_offset_ms,
-                beacon.received_at_ms,
-                beacon.property,
+                beacon.view_id, beacon.viewer_id, beacon.dims, beacon.clock_offset_ms, beacon.received_at_ms
             )
             fold = ViewFold(beacon.clock_offset_ms, beacon.dims.cdn, self.config.max_gap_ms)
             session = ViewSession(meta, partition, fold, 0)
@@ -528,6 +523,7 @@ def _dims_row(session: ViewSession) -> dict[str, Any]:
     d = session.meta.dims
     return {
         "view_id": session.meta.view_id,
+        "property": d.property,
         "country": d.country,
         "region": d.region,
         "asn": d.asn,

@@ -38,6 +38,7 @@ class Ev(NamedTuple):
 class Dims:
     """What stays the same through a view: :data:`schemas.dimensions.VIEW_DIMENSIONS`, typed, in that order."""
 
+    property: str = DEFAULT_PROPERTY  # the property id ingest resolved (server.property): a view belongs to one
     cdn: str = ""  # the CDN the view started on; pathway changes move later time slices
     country: str = ""
     region: str = ""
@@ -63,7 +64,6 @@ class BeaconIn:
     received_at_ms: int
     clock_offset_ms: int  # server clock − viewer clock, estimated from this beacon
     dims: Dims
-    property: str = DEFAULT_PROPERTY  # the property id ingest resolved (server.property)
     events: list[Ev] = field(default_factory=list)
 
 
@@ -150,6 +150,7 @@ def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
     context = beacon.get("context") or {}
     sdk = beacon.get("sdk") or {}
     values = {d.column: _dimension_value(d, context, server, sdk) for d in VIEW_DIMENSIONS}
+    values["property"] = _property(values["property"])
     values["asn"] = _int(values["asn"] or 0, UINT32_MAX)
     values["stream_type"] = values["stream_type"] or "vod"
     if not all(isinstance(v, str) for k, v in values.items() if k != "asn"):
@@ -160,6 +161,8 @@ def _dims(server: dict[str, Any], beacon: dict[str, Any]) -> Dims:
 def _dimension_value(dimension: Dimension, context: dict[str, Any], server: dict[str, Any], sdk: dict[str, Any]) -> Any:
     if dimension.source is Source.SDK:
         return sdk.get(dimension.field, "")
+    if dimension.source is Source.SERVER:
+        return server.get(dimension.field)
     client = context.get(dimension.field)
     if dimension.source is Source.CLIENT:
         return client if client is not None else ""
@@ -190,7 +193,6 @@ def read_record(value: bytes) -> BeaconIn:
             received_at_ms=received_at,
             clock_offset_ms=received_at - viewer_send,
             dims=_dims(server, beacon),
-            property=_property(server.get("property")),
             events=events,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -38,9 +38,8 @@ from warehouse import privacy, views
 
 log = logging.getLogger(__name__)
 
-# The view's meta as ``views`` stores it: the CDN a view started on is ``first_cdn``.
-_NOT_DIMS = ("viewer_id", "property", "first_cdn")
-_META_FIELDS = (*_NOT_DIMS, *(c for c in VIEW_DIMENSION_COLUMNS if c != "cdn"))
+# The view's dimensions as ``views`` stores them: the CDN a view started on is ``first_cdn``.
+_META_FIELDS = ("viewer_id", "first_cdn", *(c for c in VIEW_DIMENSION_COLUMNS if c != "cdn"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +150,14 @@ def _encode(rows: list[ViewRows]) -> tuple[list[_Encoded], list[Refused[ViewRows
 
 
 def _stored(view_id: str, values: tuple[Any, ...]) -> StoredView:
-    version, first_seen, received, offset, closed, *stored = values
-    fields = dict(zip(_META_FIELDS, stored, strict=True))
-    dims = Dims(cdn=str(fields["first_cdn"]), **{k: fields[k] for k in _META_FIELDS if k not in _NOT_DIMS})
-    meta = ViewMeta(view_id, str(fields["viewer_id"]), dims, int(offset), int(first_seen), str(fields["property"]))
+    version, first_seen, received, offset, closed, *meta = values
+    fields = dict(zip(_META_FIELDS, meta, strict=True))
+    dims = Dims(
+        cdn=str(fields["first_cdn"]),
+        **{k: fields[k] for k in _META_FIELDS if k not in ("viewer_id", "first_cdn")},
+    )
     return StoredView(
-        meta=meta,
+        meta=ViewMeta(view_id, str(fields["viewer_id"]), dims, int(offset), int(first_seen)),
         version=int(version),
         last_received_ms=int(received),
         closed=bool(closed),

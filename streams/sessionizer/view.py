@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from foundation.properties import DEFAULT_PROPERTY
 from schemas.view_facts import (
     BR,
     BR_W,
@@ -47,7 +46,6 @@ class ViewMeta:
     dims: Dims
     clock_offset_ms: int
     first_seen_ms: int  # server receive time of the first record seen
-    property: str = DEFAULT_PROPERTY  # the first record's property id: a view belongs to one property
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +218,6 @@ def view_record(fold: ViewFold, meta: ViewMeta, out: Outcome) -> dict[str, Any]:
     return {
         "view_id": meta.view_id,
         "viewer_id": meta.viewer_id,
-        "property": meta.property,
         "first_seen_at": meta.first_seen_ms,
         "clock_offset_ms": meta.clock_offset_ms,
         "requested_at": server_ms(fold, fold.request_ts),
@@ -231,6 +228,7 @@ def view_record(fold: ViewFold, meta: ViewMeta, out: Outcome) -> dict[str, Any]:
         "exit_reason": out.exit_reason or "",
         "cdn": fold.cdn,
         "first_cdn": d.cdn,
+        "property": d.property,
         "country": d.country,
         "region": d.region,
         "asn": d.asn,

@@ -32,9 +32,21 @@ def test_every_dimension_reads_a_field_the_record_has() -> None:
     for dimension in VIEW_DIMENSIONS:
         if dimension.source is Source.SDK:
             continue
+        if dimension.source is Source.SERVER:  # the server's alone: a client cannot even send it
+            assert dimension.field in ServerContext.model_fields, dimension
+            assert dimension.field not in Context.model_fields, dimension
+            continue
         assert dimension.field in Context.model_fields, dimension
         if dimension.source is not Source.CLIENT:
             assert dimension.field in ServerContext.model_fields, dimension
+
+
+def test_the_property_is_the_servers_and_a_client_claim_is_ignored() -> None:
+    """Ingest resolves the property from the beacon's key; a context field of that name is no claim."""
+    assert SLICES["property"].source is Source.SERVER
+    claimed = read_record(beacon_record(context={"property": "brand-b"}, server={"property": "brand-a"})).dims
+    assert claimed.property == "brand-a"
+    assert read_record(beacon_record(context={"property": "brand-b"}, server={})).dims.property == "default"
 
 
 def test_edge_geo_beats_the_client_and_client_device_hints_beat_the_user_agent() -> None:
@@ -55,3 +67,4 @@ def test_the_stats_api_and_the_dashboards_slice_by_the_one_list() -> None:
     assert {name: d.column for name, d in SLICES.items()} == DIMENSIONS
     assert set(DIMENSIONS.values()) <= set(VIEW_DIMENSION_COLUMNS)
     assert set(qoe.FILTERS) <= set(SLICES)
+    assert "property" in DIMENSIONS and "property" in qoe.FILTERS  # tenancy: read and picked per property

@@ -3,7 +3,8 @@
 Records go straight to the beacons topic, as ingest writes them with the property it resolved in
 ``server.property``, and one as ingest wrote them before properties existed (no key). Every raw
 event lands in ``beacon_events`` with its record's property; every view in ``views`` with its
-first beacon's, also when a later beacon names another.
+first beacon's, also when a later beacon names another; and the Stats API breaks the views down
+by it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def event_count(client: httpx.Client, view_id: str) -> int:
     return len(response.json()["events"]) if response.status_code == 200 else 0
 
 
+def attempts_per_property(client: httpx.Client) -> dict[str, int]:
+    response = client.get("/v1/stats/breakdown", params={"dimension": "property", "minutes": 15})
+    assert response.status_code == 200, response.text
+    return {row["value"]: row["attempts"] for row in response.json()["rows"]}
+
+
 def test_events_and_views_are_stored_with_their_property(stack: LocalStack) -> None:
     t0 = int(time.time() * 1000) - 60_000
     script = Script(t0).at(0, "playback_request").at(800, "playback_start").at(10_800, "heartbeat")
@@ -98,6 +105,9 @@ def test_events_and_views_are_stored_with_their_property(stack: LocalStack) -> N
             assert view["property"] == prop, view_id  # /v1/views/{view_id} shows it too
             # The raw sink flushes apart from the sessionizer: a view's row can land before its events.
             wait_for(partial(event_count, client, view_id), 30, f"{view_id}'s 4 raw events", until=lambda n: n == 4)
+        # The property is a view dimension: the rollups count each view once, under its property.
+        rolled_up = {"brand-a": 2, "brand-b": 1, "default": 1}
+        wait_for(partial(attempts_per_property, client), 30, "the views rolled up", until=rolled_up.__eq__)
 
     assert stack.worker is not None
     stack.worker.stop()  # the warehouse's data directory is the worker's until it exits

@@ -2,6 +2,12 @@
 
 Bad input is answered 400 with what is allowed, never 422: FastAPI's own validation errors are
 turned into 400 by ``StatsRoute``, and query parameters a route does not know are refused.
+
+Tenancy: the property is a dimension like the country. A token bound to a property
+(``Principal.property_id``) reads that property only: the ``property`` filter is forced to it
+when a request names none (the answer's ``filters`` say so), a request naming another is refused
+403, and a breakdown by property shows its one row. A view of another property is answered 404
+exactly like an unknown view. A token bound to no property reads every property.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from foundation.http import OrjsonResponse, bad_request_route, only_params, problem, problems
+from foundation.properties import PROPERTY_ID_PATTERN
 from schemas.dimensions import SliceName
 from warehouse import events, views
-from warehouse.deps import WarehouseDep
+from warehouse.deps import BoundPropertyDep, WarehouseDep, read_property
 from warehouse.stats import queries
 from warehouse.stats.metrics import BY_NAME, METRICS
 from warehouse.stats.queries import DIMENSIONS, MAX_MINUTES, STEPS, Filters, Window
@@ -33,6 +40,16 @@ def _filter_description(name: str) -> str:
 
 
 def filters(
+    bound: BoundPropertyDep,
+    property_id: Annotated[
+        str | None,
+        Query(
+            alias="property",
+            pattern=PROPERTY_ID_PATTERN,
+            description=_filter_description("property (an id of GET /v1/properties)")
+            + " A token bound to a property reads it only: omitted, it is that property; another one is refused (403).",
+        ),
+    ] = None,
     cdn: Annotated[str | None, Query(max_length=128, description=_filter_description("CDN"))] = None,
     country: Annotated[str | None, Query(max_length=2, description=_filter_description("country (ISO 3166-1)"))] = None,
     asn: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description=_filter_description("ASN"))] = None,
@@ -42,6 +59,7 @@ def filters(
     stream_type: Annotated[Literal["vod", "live"] | None, Query(description=_filter_description("stream type"))] = None,
 ) -> Filters:
     given = {
+        "property": read_property(bound, property_id),
         "cdn": cdn,
         "country": country,
         "asn": asn,
@@ -76,9 +94,12 @@ def _metric_fields() -> dict[str, Any]:
 _Metrics: type[BaseModel] = create_model("Metrics", __config__=ConfigDict(), **_metric_fields())
 
 
+_FILTERS_APPLIED = "The dimension filters applied; a token bound to a property always has its property among them."
+
+
 class Overview(_Metrics):
     window: WindowOut = Field(description="The window the metrics cover.")
-    filters: dict[str, str] = Field(description="The dimension filters applied.")
+    filters: dict[str, str] = Field(description=_FILTERS_APPLIED)
 
 
 class BreakdownRow(_Metrics):
@@ -88,7 +109,7 @@ class BreakdownRow(_Metrics):
 class Breakdown(BaseModel):
     dimension: Dimension = Field(description="The dimension broken down.")
     window: WindowOut = Field(description="The window the metrics cover.")
-    filters: dict[str, str] = Field(description="The dimension filters applied.")
+    filters: dict[str, str] = Field(description=_FILTERS_APPLIED)
     rows: list[BreakdownRow] = Field(description="One row per value of the dimension, most attempts first.")
     totals: _Metrics = Field(description="The same metrics over all rows (the overview with these filters).")
 
@@ -103,11 +124,15 @@ class Timeseries(BaseModel):
     unit: str = Field(description="Its unit.")
     step: str = Field(description="Length of each point.")
     window: WindowOut = Field(description="The window covered.")
-    filters: dict[str, str] = Field(description="The dimension filters applied.")
+    filters: dict[str, str] = Field(description=_FILTERS_APPLIED)
     points: list[Point] = Field(description="One point per step, oldest first.")
 
 
 _BAD = problems({400: "Unknown parameter, metric, dimension or step, or a bad value."})
+_STATS = {
+    **_BAD,
+    **problems({403: "The token lacks the read scope, or it is bound to a property and the request names another."}),
+}
 
 router = APIRouter(tags=["stats"], route_class=bad_request_route(ALLOWED))
 
@@ -116,7 +141,7 @@ router = APIRouter(tags=["stats"], route_class=bad_request_route(ALLOWED))
     "/v1/stats/overview",
     summary="QoE metrics over the last N minutes",
     response_model=Overview,
-    responses=_BAD,
+    responses=_STATS,
     dependencies=[only_params("minutes", *FILTER_PARAMS)],
 )
 def overview(client: WarehouseDep, selected: FiltersDep, minutes: Minutes = 60) -> OrjsonResponse:
@@ -129,7 +154,7 @@ def overview(client: WarehouseDep, selected: FiltersDep, minutes: Minutes = 60) 
     "/v1/stats/breakdown",
     summary="QoE metrics per value of a dimension",
     response_model=Breakdown,
-    responses=_BAD,
+    responses=_STATS,
     dependencies=[only_params("dimension", "minutes", "limit", *FILTER_PARAMS)],
 )
 def breakdown(
@@ -150,7 +175,7 @@ def breakdown(
     "/v1/stats/timeseries",
     summary="One QoE metric per step over the last N minutes",
     response_model=Timeseries,
-    responses=_BAD,
+    responses=_STATS,
     dependencies=[only_params("metric", "step", "minutes", *FILTER_PARAMS)],
 )
 def timeseries(
@@ -275,17 +300,23 @@ class ViewDetail(BaseModel):
     "/v1/views/{view_id}",
     summary="One view: its metrics and its event timeline",
     response_model=ViewDetail,
-    responses={**_BAD, **problems({404: "No such view (or not sessionized yet)."})},
+    description="For a token bound to a property: a view of its property, with the events posted for it; a view "
+    "of another property is answered 404 like an unknown one.",
+    responses={
+        **_BAD,
+        **problems({404: "No such view (or not sessionized yet); for a token bound to a property: none of it."}),
+    },
     dependencies=[only_params()],
 )
 def view(
     client: WarehouseDep,
+    bound: BoundPropertyDep,
     view_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The view id.")],
 ) -> OrjsonResponse:
-    found = views.view(client, view_id)
+    found = views.view(client, view_id, property_id=bound)
     if found is None:
-        if events.has_events(client, view_id):
+        if events.has_events(client, view_id, property_id=bound):
             return problem(404, f"view {view_id!r} has events but is not sessionized yet; retry in a second")
         return problem(404, f"no view {view_id!r}: no beacon with this view id was stored")
-    timeline = events.timeline(client, view_id, int(found["clock_offset_ms"]))
+    timeline = events.timeline(client, view_id, int(found["clock_offset_ms"]), property_id=bound)
     return OrjsonResponse({"view": found, "events": timeline})

@@ -1,4 +1,5 @@
-"""A view's property (tenancy): its first beacon's ``server.property``, carried into its ``views`` rows.
+"""A view's property (tenancy): its first beacon's ``server.property``, a view dimension
+(``Dims.property``) carried into its ``views`` rows and its deltas, so the rollups slice by it.
 
 A record written before properties existed has no ``server.property``: it belongs to the default
 property (``default``). A property that is not a property id is a record ingest would not write: refused whole.
@@ -37,14 +38,30 @@ def properties_of_views(client: Client) -> dict[str, str]:
     return {str(view_id): str(prop) for view_id, prop in rows}
 
 
+def properties_of_deltas(client: Client) -> dict[str, set[str]]:
+    rows = client.query("SELECT view_id, groupUniqArray(property) FROM view_deltas GROUP BY view_id").result_rows
+    return {str(view_id): set(props) for view_id, props in rows}
+
+
+def attempts_per_property(client: Client) -> dict[str, float]:
+    """The rollups' attempts per property: qoe_minute's ``property`` rows, and the cube's column."""
+    minute = client.query(
+        "SELECT value, sum(attempts) FROM qoe_minute WHERE dimension = 'property' GROUP BY value"
+    ).result_rows
+    cube = client.query("SELECT property, sum(attempts) FROM qoe_minute_cube GROUP BY property").result_rows
+    per_property = {str(prop): float(n) for prop, n in minute}
+    assert per_property == {str(prop): float(n) for prop, n in cube}
+    return per_property
+
+
 # --- reading records (no warehouse) ---------------------------------------------------------
 def test_a_record_carries_its_property() -> None:
-    assert read_record(record(PLAYED.events, "v", server={"property": "brand-a"})).property == "brand-a"
+    assert read_record(record(PLAYED.events, "v", server={"property": "brand-a"})).dims.property == "brand-a"
 
 
 @pytest.mark.parametrize("server", [{}, {"property": ""}, {"property": None}], ids=["no key", "empty", "null"])
 def test_a_record_without_a_property_is_of_the_default_property(server: dict[str, Any]) -> None:
-    assert read_record(record(PLAYED.events, "v", server=server)).property == "default"
+    assert read_record(record(PLAYED.events, "v", server=server)).dims.property == "default"
 
 
 @pytest.mark.parametrize(
@@ -81,6 +98,15 @@ def test_views_are_written_with_the_property_of_their_first_beacon(warehouse: Cl
     }
     counts = warehouse.query("SELECT property, count() FROM views GROUP BY property ORDER BY property").result_rows
     assert counts == [("brand-a", 3), ("brand-b", 1), ("default", 1)]  # every version of v-moved kept brand-a
+    # The deltas carry it too (every delta of v-moved, also those of the later beacon's events)...
+    assert properties_of_deltas(warehouse) == {
+        "v-a": {"brand-a"},
+        "v-b": {"brand-b"},
+        "v-old": {"default"},
+        "v-moved": {"brand-a"},
+    }
+    # ...so the rollups count each view once, under its property.
+    assert attempts_per_property(warehouse) == {"brand-a": 2, "brand-b": 1, "default": 1}
 
 
 @pytest.mark.integration
@@ -100,5 +126,6 @@ def test_a_rebuilt_view_keeps_its_property(warehouse: Client) -> None:
     second.flush()
     assert second.stats.rebuilt == 1
     assert properties_of_views(warehouse) == {"v-rebuilt": "brand-a"}
+    assert properties_of_deltas(warehouse) == {"v-rebuilt": {"brand-a"}}  # the rebuilt view's deltas too
     closed = warehouse.query("SELECT argMax(closed, version) FROM views WHERE view_id = 'v-rebuilt'").result_rows
     assert closed == [(True,)]
