@@ -9,6 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from dashboards.auth import viewer_property
 from dashboards.data import DashboardData
 from warehouse import events as raw
 
@@ -51,13 +52,17 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     )
     def refresh(_: Any) -> tuple[list[html.Div], go.Figure, go.Figure]:
         client = data.warehouse()
-        events = raw.events_per_minute(client, WINDOW_MINUTES)
-        views = raw.active_views_by_cdn(client, WINDOW_MINUTES)
-        summary = raw.event_summary(client, minutes=1)
+        bound = viewer_property()
+        summary = raw.event_summary(client, minutes=1, property_id=bound)
         tiles = [
             _tile("events in the last minute", f"{summary['rows']:,}"),
             _tile("views active in the last minute", f"{summary['views']:,}"),
         ]
+        if bound:  # the per-minute rollups are the deployment's, not per property
+            note = f"Per-minute charts cover every property; this account reads {bound} only."
+            return tiles, _empty(note), _empty(note)
+        events = raw.events_per_minute(client, WINDOW_MINUTES)
+        views = raw.active_views_by_cdn(client, WINDOW_MINUTES)
         events_figure = (
             px.bar(events, x="minute", y="events", color="type", title="Events per minute")
             if not events.empty

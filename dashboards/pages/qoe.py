@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from dash import Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
 
+from dashboards.auth import viewer_property
 from dashboards.data import DashboardData
 from schemas.dimensions import SLICES
 from warehouse import views
@@ -149,16 +150,19 @@ def breakdown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render(
-    client: Client, minutes: int, filters: dict[str, str], metric: str, dimension: str
+    client: Client, minutes: int, filters: dict[str, str], metric: str, dimension: str, bound: str = ""
 ) -> tuple[list[html.Div], go.Figure, go.Figure, list[dict[str, Any]], dict[str, list[str]]]:
-    """Everything the page shows, from the query layer."""
+    """Everything the page shows, from the query layer; ``bound``: the one property the viewer
+    reads, whatever they picked (empty: every property)."""
     window = Window.last(minutes)
-    selected = Filters(filters)
+    selected = Filters(filters | {"property": bound} if bound else filters)
     values = queries.overview(client, window, selected)
     points = queries.timeseries(client, window, metric, STEP_FOR_WINDOW.get(minutes, "1m"), selected)
     bins = views.vst_histogram(client, window, selected)
     rows = queries.breakdown(client, window, dimension, selected)
     options = {name: queries.dimension_values(client, window, name) for name in FILTERS}
+    if bound and "property" in options:
+        options["property"] = [bound]  # the names of other properties are theirs
     return tiles(values), timeseries_figure(points, metric), histogram_figure(bins), breakdown_rows(rows), options
 
 
@@ -179,5 +183,8 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     def refresh(_: Any, minutes: int, metric: str, dimension: str, *rest: Any) -> tuple[Any, ...]:
         chosen = dict(zip(FILTERS, rest[: len(FILTERS)], strict=True))
         filters = {name: value for name, value in chosen.items() if value}
-        shown, series, histogram, rows, options = render(data.warehouse(), int(minutes), filters, metric, dimension)
+        bound = viewer_property()
+        shown, series, histogram, rows, options = render(
+            data.warehouse(), int(minutes), filters, metric, dimension, bound
+        )
         return (shown, series, histogram, rows, *[options[name] for name in FILTERS])

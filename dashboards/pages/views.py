@@ -14,10 +14,11 @@ from clickhouse_connect.driver.client import Client
 from dash import Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
 
+from dashboards.auth import viewer_property
 from dashboards.data import DashboardData
 from warehouse import events as raw
 from warehouse import views
-from warehouse.stats.queries import Window
+from warehouse.stats.queries import Filters, Window
 
 PATH = "/views"
 TITLE = "View explorer"
@@ -116,8 +117,8 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def recent(client: Client) -> html.Ul:
-    rows = views.recent_views(client, Window.last(60))
+def recent(client: Client, bound: str = "") -> html.Ul:
+    rows = views.recent_views(client, Window.last(60), Filters({"property": bound}) if bound else None)
     return html.Ul(
         [
             html.Li(
@@ -132,16 +133,19 @@ def recent(client: Client) -> html.Ul:
     )
 
 
-def render(client: Client, view_id: str | None) -> tuple[Any, go.Figure, list[dict[str, Any]], html.Ul]:
-    """Summary, timeline and events of one view (or why there is none), plus the recent views."""
+def render(
+    client: Client, view_id: str | None, bound: str = ""
+) -> tuple[Any, go.Figure, list[dict[str, Any]], html.Ul]:
+    """Summary, timeline and events of one view (or why there is none), plus the recent views;
+    ``bound``: the one property the viewer reads (a view of another is "no view", as in the API)."""
     empty = go.Figure()
     if not view_id:
-        return html.P("Enter a view id, or pick one below."), empty, [], recent(client)
-    view = views.view(client, view_id.strip())
+        return html.P("Enter a view id, or pick one below."), empty, [], recent(client, bound)
+    view = views.view(client, view_id.strip(), property_id=bound)
     if view is None:
-        return html.P(f"No view {view_id!r} (or it is not sessionized yet)."), empty, [], recent(client)
-    timeline = raw.timeline(client, view["view_id"], int(view["clock_offset_ms"]))
-    return summary(view), timeline_figure(timeline), event_rows(timeline), recent(client)
+        return html.P(f"No view {view_id!r} (or it is not sessionized yet)."), empty, [], recent(client, bound)
+    timeline = raw.timeline(client, view["view_id"], int(view["clock_offset_ms"]), property_id=bound)
+    return summary(view), timeline_figure(timeline), event_rows(timeline), recent(client, bound)
 
 
 def register(app: dash.Dash, data: DashboardData) -> None:
@@ -159,4 +163,4 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         State("views-id", "value"),
     )
     def show(_: Any, view_id: str | None, __: Any) -> tuple[Any, go.Figure, list[dict[str, Any]], html.Ul]:
-        return render(data.warehouse(), view_id)
+        return render(data.warehouse(), view_id, viewer_property())
