@@ -76,6 +76,9 @@ def auth_headers(stack: LocalStack) -> dict[str, str]:
     return dict(stack.auth_headers)
 
 
+NOT_HTTP = "Invalid HTTP request received."  # uvicorn's own answer, before any application code
+
+
 def fuzz_config(base_url: str, examples: int = EXAMPLES) -> schemathesis.Config:
     checks: dict[str, Any] = {"enabled": False, **{name: {"enabled": True} for name in CHECKS}}
     return schemathesis.Config.from_dict(
@@ -167,7 +170,10 @@ def fuzz(schema: BaseSchema, headers: dict[str, str]) -> list[str]:
     """
 
     def call(case: Case[Any]) -> None:
-        case.call_and_validate(headers=headers)
+        response = case.call(headers=headers)
+        if response.status_code == 400 and response.text == NOT_HTTP:
+            return  # the HTTP server refused bytes that are not an HTTP request (a header name with ";"): no API ran
+        case.validate_response(response)
 
     failures = []
     for result in get_all_tests(schema=schema, test_func=call, settings=None, given_kwargs=None):
