@@ -100,7 +100,7 @@ def access_router() -> APIRouter:
             property_id = bindable_property(client, body.property, scopes)
         except ValueError as exc:
             return problem(422, str(exc))
-        issued = create_token(client, body.name, scopes, _who(principal_of(request)), property_id=property_id)
+        issued = create_token(client, body.name, scopes, who(principal_of(request)), property_id=property_id)
         return OrjsonResponse(issued.to_json(), status_code=201)
 
     @router.get("/v1/keys", tags=[ADMIN_TAG], summary="Admin: every access token, revoked ones included (no secrets)")
@@ -114,7 +114,7 @@ def access_router() -> APIRouter:
         responses=problems({404: "No token with this id."}),
     )
     def revoke(token_id: TokenId, request: Request, client: WarehouseDep) -> OrjsonResponse:
-        info = revoke_token(client, token_id, _who(principal_of(request)))
+        info = revoke_token(client, token_id, who(principal_of(request)))
         if info is None:
             return problem(404, f"no token {token_id}")
         return OrjsonResponse(info.to_json())
@@ -122,5 +122,6 @@ def access_router() -> APIRouter:
     return router
 
 
-def _who(principal: Principal) -> str:
+def who(principal: Principal) -> str:
+    """How a change's author is recorded: the token that made it, and its name."""
     return f"token:{principal.token_id} ({principal.name})"

@@ -18,9 +18,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from foundation.access import ADMIN_TAG, Principal
+from foundation.access import ADMIN_TAG
 from foundation.http import OrjsonResponse, problem, problems
-from warehouse.access_api import principal_of
+from warehouse.access_api import principal_of, who
 from warehouse.deps import WarehouseDep
 from warehouse.properties import (
     MAX_NAME_LENGTH,
@@ -68,7 +68,7 @@ def properties_router() -> APIRouter:
     )
     def create(body: NewProperty, request: Request, client: WarehouseDep) -> OrjsonResponse:
         try:
-            created = create_property(client, body.property_id, body.name, body.origins, _who(principal_of(request)))
+            created = create_property(client, body.property_id, body.name, body.origins, who(principal_of(request)))
         except PropertyError as exc:
             return problem(422, str(exc))
         except PropertyExistsError as exc:
@@ -85,13 +85,9 @@ def properties_router() -> APIRouter:
         responses=problems({404: "No property with this id."}),
     )
     def revoke(property_id: PropertyId, request: Request, client: WarehouseDep) -> OrjsonResponse:
-        revoked = revoke_property(client, property_id, _who(principal_of(request)))
+        revoked = revoke_property(client, property_id, who(principal_of(request)))
         if revoked is None:
             return problem(404, f"no property {property_id!r}")
         return OrjsonResponse(revoked.to_json())
 
     return router
-
-
-def _who(principal: Principal) -> str:
-    return f"token:{principal.token_id} ({principal.name})"
